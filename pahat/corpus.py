@@ -51,7 +51,7 @@ COLLOQUIAL = frozenset({"nggak", "gak", "enggak", "ngga", "engga", "nggk"})
 # Indonesian places. A heuristic for the name count, never for coverage.
 NOT_GIVEN_NAMES = frozenset(
     """
-    Abah Bah Dok Kek Nek Nduk Le Neng Ambu Emak Mak Babe Amak Apak Ama Ina Ito Lae Inang
+    Abah Bah Yah Dok Kek Nek Nduk Le Neng Ambu Emak Mak Babe Amak Apak Ama Ina Ito Lae Inang
     Ibu Bu Bapak Pak Nenek Kakek Om Tante Mas Mbak Kak Kakak Adik Dik Bli Uda Uni Abang Bang
     Teh Teteh Akang Kang Aa Mang Bibi Paman Ayah Bunda Mama Papa Eyang Mbah Opa Oma Amang Inang
     Ompung Tulang Nak Ning Daeng Mace Pace Cik Koh Ci Ustaz Ustazah Haji Hajjah Dokter Suster
