@@ -53,10 +53,10 @@ NOT_GIVEN_NAMES = frozenset(
     """
     Abah Bah Yah Dok Kek Nek Nduk Le Neng Ambu Emak Mak Babe Amak Apak Ama Ina Ito Lae Inang
     Ibu Bu Bapak Pak Nenek Kakek Om Tante Mas Mbak Kak Kakak Adik Dik Bli Uda Uni Abang Bang
-    Teh Teteh Akang Kang Aa Mang Bibi Paman Ayah Bunda Mama Papa Eyang Mbah Opa Oma Amang Inang
+    Teh Teteh Akang Kang Aa Mang Bibi Paman Ayah Bunda Mama Papa Eyang Mbah Opa Oma Amang
     Ompung Tulang Nak Ning Daeng Mace Pace Cik Koh Ci Ustaz Ustazah Haji Hajjah Dokter Suster
     Bidan Profesor Prof Dr Tuan Nyonya Nona Sang Raja Ratu Putra Pangeran Presiden Gubernur
-    Bupati Camat Lurah Kades Kapten Romo Pastor Pendeta Suster Bruder Mister Miss Madam
+    Bupati Camat Lurah Kades Kapten Romo Pastor Pendeta Bruder Mister Miss Madam
     Tuhan Allah Yesus Kristus Nabi Alquran Injil Islam Kristen Katolik Hindu Buddha Ramadan
     Lebaran Idulfitri Iduladha Natal Paskah Nyepi Galungan Kuningan Imlek Waisak Tahun Baru
     Senin Selasa Rabu Kamis Jumat Sabtu Minggu Ahad Januari Februari Maret April Mei Juni Juli
@@ -70,7 +70,7 @@ NOT_GIVEN_NAMES = frozenset(
     Pontianak Banjarmasin Balikpapan Samarinda Jayapura Sorong Ternate Palu Kendari Gorontalo
     Batam Bangka Belitung Madura Bromo Merapi Merbabu Rinjani Kerinci Semeru Ciliwung Musi
     Kapuas Mahakam Malioboro Monas Senayan Tanah Abang Bundaran Sudirman Thamrin Gambir
-    Manggarai Bogor Priok Ancol Kemang Cikini Menteng Dago Braga Lembang Puncak Gili Trawangan
+    Manggarai Priok Ancol Kemang Cikini Menteng Dago Braga Lembang Puncak Gili Trawangan
     Singapura Malaysia Jepang Korea Belanda Inggris Amerika Eropa Asia Australia Tiongkok Cina
     Arab Mesir India Jerman Prancis Makkah Mekah Madinah Barat Timur Utara Selatan Tengah
     KRL MRT TransJakarta Garuda Pertamina
@@ -174,7 +174,12 @@ def clean_paragraph(text: str) -> str:
     return " ".join(text.split())
 
 
-def _decode(path: Path, data: bytes) -> tuple[str | None, Problem | None]:
+def _read_text(path: Path) -> tuple[str | None, Problem | None]:
+    """The file's text, or the Problem that stops it from being read."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return None, Problem(path, None, f"cannot be read ({err.strerror}); check its permissions")
     try:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as err:
@@ -185,7 +190,7 @@ def _decode(path: Path, data: bytes) -> tuple[str | None, Problem | None]:
 
 def read_prose(path: Path) -> tuple[Document | None, list[Problem]]:
     """Read one prose file: the first non-empty line is the title, blank lines split paragraphs."""
-    text, problem = _decode(path, path.read_bytes())
+    text, problem = _read_text(path)
     if problem:
         return None, [problem]
     text = normalize_text(text).strip()
@@ -220,8 +225,7 @@ def parse_chat_line(line: str) -> tuple[list[str] | None, str | None]:
 
 def read_chat(path: Path) -> tuple[list[Document], list[Problem]]:
     """Read a JSONL file of conversations; bad lines are reported and skipped."""
-    data = path.read_bytes()
-    text, problem = _decode(path, data)
+    text, problem = _read_text(path)
     if problem:
         return [], [problem]
     if not text.strip():
@@ -347,7 +351,7 @@ class PartStats:
     characters: int = 0
     paragraphs: int = 0
     given_names: int = 0
-    names_sample: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
     pronouns: dict[str, int] = field(default_factory=dict)
     aku_kamu_share: float | None = None
     slang: dict[str, int] = field(default_factory=dict)
@@ -425,7 +429,7 @@ def measure(docs: list[Document], files: int, top_unknown: int = 30) -> PartStat
     evidence = {m.group(1) for d in docs for p in d.paragraphs for rx in PERSON_CONTEXT for m in rx.finditer(p)}
     given = sorted((names & evidence) - NOT_GIVEN_NAMES)
     st.given_names = len(given)
-    st.names_sample = given
+    st.names = given
 
     # Lexicon coverage: lowercase tokens, hyphenated words split into parts;
     # capitalised words inside a sentence are skipped as names, and so is a

@@ -148,7 +148,7 @@ def test_given_names_need_person_context(tmp_path: Path) -> None:
         "Kota Medan ramai. Laras tersenyum.",
     )
     st = check_corpus(tmp_path).parts["prose"]
-    assert st.names_sample == ["Bima", "Laras", "Sekar"]
+    assert st.names == ["Bima", "Laras", "Sekar"]
 
 
 def test_duplicate_paragraphs_shingles_and_openings(tmp_path: Path) -> None:
