@@ -52,7 +52,9 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
     for f in fields(Thresholds):
         kind = _count if isinstance(getattr(defaults, f.name), int) else _fraction
         flag = "--" + f.name.replace("_", "-")
-        check.add_argument(flag, type=kind, default=getattr(defaults, f.name), help=f"threshold (default: %(default)s)")
+        check.add_argument(
+            flag, type=kind, default=getattr(defaults, f.name), metavar="N", help=f.metadata["help"] + " (default: %(default)s)"
+        )
     check.set_defaults(func=_run_corpus_check)
 
 

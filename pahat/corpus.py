@@ -101,24 +101,21 @@ PERSON_CONTEXT = (
 )
 
 
+def _gate(default: float | int, help: str):
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class Thresholds:
-    """What a corpus must meet; each flag of `pahat corpus check` maps onto a field."""
+    """What a corpus must meet; each field is a flag of `pahat corpus check`."""
 
-    min_aku_kamu_share: float = 0.85
-    """(aku + kamu) / all personal pronouns counted."""
-    max_slang: int = 0
-    """Slang words allowed in the whole part."""
-    max_colloquial_share: float = 0.003
-    """nggak/gak/enggak as a share of all words."""
-    min_lexicon_coverage: float = 0.97
-    """Share of checked word tokens found in wordfreq's Indonesian list."""
-    max_shared_shingle_share: float = 0.01
-    """Share of 8-word shingles that occur in more than one document."""
-    max_duplicate_paragraphs: int = 0
-    """Paragraphs (and conversation turns) that repeat an earlier one exactly."""
-    max_duplicate_openings: int = 0
-    """Prose documents whose first sentence repeats another's."""
+    min_aku_kamu_share: float = _gate(0.85, "least (aku + kamu) / all personal pronouns counted")
+    max_slang: int = _gate(0, "most slang words allowed in a part")
+    max_colloquial_share: float = _gate(0.003, "most nggak/gak/enggak as a share of all words")
+    min_lexicon_coverage: float = _gate(0.97, "least share of checked words found in wordfreq's Indonesian list")
+    max_shared_shingle_share: float = _gate(0.01, "share of 8-word shingles in more than one document must stay below this")
+    max_duplicate_paragraphs: int = _gate(0, "most paragraphs or turns that repeat an earlier one exactly")
+    max_duplicate_openings: int = _gate(0, "most stories whose first sentence repeats another's")
 
 
 @dataclass
