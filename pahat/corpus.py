@@ -16,9 +16,9 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator, Literal
+from typing import Iterator, Literal
 
 PROSE_SUFFIXES = (".txt", ".md")
 CHAT_SUFFIXES = (".jsonl",)
@@ -131,6 +131,11 @@ class Document:
     @property
     def where(self) -> str:
         return f"{self.path}:{self.line}" if self.kind == "conversation" else str(self.path)
+
+    @cached_property
+    def words(self) -> list[Word]:
+        """Title and paragraph words; cached, since each part and the total measure them."""
+        return [w for p in ([self.title] if self.title else []) + self.paragraphs for w in words_of(p)]
 
 
 @dataclass(frozen=True)
@@ -314,10 +319,6 @@ def words_of(text: str) -> list[Word]:
     return out
 
 
-def document_words(doc: Document) -> list[Word]:
-    return [w for p in ([doc.title] if doc.title else []) + doc.paragraphs for w in words_of(p)]
-
-
 def is_capitalised(word: str) -> bool:
     return word[0].isupper()
 
@@ -389,7 +390,7 @@ def measure(docs: list[Document], files: int, top_unknown: int = 30) -> PartStat
     if not docs:
         return st
     lexicon = indonesian_lexicon()
-    doc_words = [document_words(d) for d in docs]
+    doc_words = [d.words for d in docs]
     all_words = [w for ws in doc_words for w in ws]
     st.words = len(all_words)
     st.characters = sum(len(d.title) + sum(len(p) for p in d.paragraphs) for d in docs)
@@ -543,7 +544,7 @@ def format_report(report: CorpusReport) -> str:
     """The human-readable report: a table per part, then problems and verdicts."""
     parts = [p for p in (*PARTS, "total") if report.parts[p].documents]
     heads = {"prose": "prose", "conversation": "conversations", "total": "total"}
-    rows: list[tuple[str, Iterable[str]]] = []
+    rows: list[tuple[str, list[str]]] = []
 
     def row(label: str, fn) -> None:
         rows.append((label, [fn(report.parts[p]) for p in parts]))
@@ -565,8 +566,7 @@ def format_report(report: CorpusReport) -> str:
     row("duplicate opening sentences (= 0)", lambda s: f"{s.duplicate_openings}")
 
     width = max(len(label) for label, _ in rows)
-    cols = [max(len(heads[p]), *(len(list(v)[i]) for _, v in rows)) for i, p in enumerate(parts)]
-    rows = [(label, list(v)) for label, v in rows]
+    cols = [max(len(heads[p]), *(len(v[i]) for _, v in rows)) for i, p in enumerate(parts)]
     lines = [f"corpus {report.root}", ""]
     lines.append(" " * width + "  " + "  ".join(heads[p].rjust(w) for p, w in zip(parts, cols)))
     for label, values in rows:
