@@ -1,6 +1,10 @@
 """The `pahat` command: one subcommand per job, each a thin layer over a module.
 
     pahat corpus check corpus/ --json
+    pahat prepare --corpus corpus/ --out data/
+    pahat train --data data/ --out runs/demo --time-limit 9
+    pahat info --model runs/demo --json
+    pahat generate --model runs/demo --prompt "Pagi itu aku" --temperature 0.8 --top-k 50
 """
 
 from __future__ import annotations
@@ -8,18 +12,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields
+from dataclasses import MISSING, fields
+from typing import Literal, get_args, get_origin, get_type_hints
 
 from pahat import __version__
-from pahat.corpus import CorpusError, Thresholds, check_corpus, format_report
+from pahat.corpus import Thresholds, check_corpus, format_report
+from pahat.errors import PahatError
+
+
+def _number(text: str, kind: type, what: str) -> int | float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
 
 
 def _fraction(text: str) -> float:
     """argparse type: a number between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a fraction such as 0.97") from None
+    value = _number(text, float, "a number; give a fraction such as 0.97")
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text} is outside 0..1; give a fraction such as 0.97")
     return value
@@ -27,13 +37,49 @@ def _fraction(text: str) -> float:
 
 def _count(text: str) -> int:
     """argparse type: a whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _number(text, int, "a whole number")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} is negative; give 0 or more")
     return value
+
+
+def _positive(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    value = _number(text, int, "a whole number")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    """argparse type: a number >= 0."""
+    value = _number(text, float, "a number")
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative; give 0 or more")
+    return value
+
+
+def _add_settings(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """One --kebab-case flag per field of a settings dataclass, default None (= not given)."""
+    group = parser.add_argument_group(f"{cls.__name__} settings (saved in the model directory)")
+    hints = get_type_hints(cls)  # the annotations are strings (postponed evaluation)
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        helptext = f"{f.metadata['help']} (default: {default})"
+        choices = get_args(hints[f.name]) if get_origin(hints[f.name]) is Literal else None
+        if isinstance(default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=helptext)
+        elif choices:
+            group.add_argument(flag, choices=choices, default=None, help=helptext)
+        elif isinstance(default, int):
+            group.add_argument(flag, type=_count, default=None, metavar="N", help=helptext)
+        elif isinstance(default, float):
+            group.add_argument(flag, type=_non_negative_float, default=None, metavar="X", help=helptext)
+        else:
+            group.add_argument(flag, default=None, metavar="VALUE", help=helptext)
 
 
 def _add_corpus(sub: argparse._SubParsersAction) -> None:
@@ -68,11 +114,118 @@ def _run_corpus_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "prepare",
+        help="clean and split a corpus, train the tokenizer, write token ids",
+        description="Reads DIR like `pahat corpus check`, drops exact duplicates, splits train/validation by whole "
+        "document, trains a byte-level BPE tokenizer on the training split and writes tokenizer.json, train.bin, "
+        "val.bin (uint16 token ids) and prepare.json to DATA_DIR.",
+    )
+    p.add_argument("--corpus", required=True, metavar="DIR", help="corpus folder (.txt/.md stories, .jsonl conversations)")
+    p.add_argument("--out", required=True, metavar="DATA_DIR", help="folder to write the prepared data to")
+    p.add_argument("--vocab-size", type=_positive, default=10000, metavar="N", help="tokenizer vocabulary, special tokens included (default: %(default)s, the seed's)")
+    p.add_argument("--val-fraction", type=_fraction, default=0.05, metavar="X", help="share of documents kept for validation, per part (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/validation split (default: %(default)s)")
+    p.set_defaults(func=_run_prepare)
+
+
+def _run_prepare(args: argparse.Namespace) -> int:
+    from pahat.prepare import format_prepare_report, prepare
+
+    report = prepare(args.corpus, args.out, args.vocab_size, args.val_fraction, args.seed)
+    print(format_prepare_report(report))
+    print(f"wrote {args.out}/tokenizer.json, train.bin, val.bin, prepare.json")
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from pahat.model import ModelConfig
+    from pahat.train import TrainConfig
+
+    p = sub.add_parser(
+        "train",
+        help="train a model on prepared data",
+        description="Trains the seed's model with AdamW, warmup + cosine decay, gradient clipping, periodic validation "
+        "and early stopping. RUN_DIR becomes a model directory: config.json, model.safetensors (best weights), "
+        "tokenizer.json, checkpoint.safetensors (for --resume), log.jsonl and loss.png. Settings come from the "
+        "defaults, then --config FILE, then the flags.",
+    )
+    p.add_argument("--data", metavar="DATA_DIR", help="folder written by `pahat prepare` (not needed with --resume)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="model directory to create (or to continue with --resume)")
+    p.add_argument("--config", metavar="FILE", help="JSON object of settings (keys as the flags, with underscores)")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_settings(p, ModelConfig, skip=("vocab_size",))
+    _add_settings(p, TrainConfig)
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from pahat.model import ModelConfig
+    from pahat.train import TrainConfig, split_config_file, train
+
+    model_over = {f.name: getattr(args, f.name, None) for f in fields(ModelConfig)}
+    train_over = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    if args.config:
+        file_model, file_train = split_config_file(args.config)
+        model_over = {**file_model, **{k: v for k, v in model_over.items() if v is not None}}
+        train_over = {**file_train, **{k: v for k, v in train_over.items() if v is not None}}
+    if not args.resume and not args.data:
+        raise PahatError("--data is required for a new run; give the folder written by `pahat prepare`")
+    train(args.data, args.out, model_over, train_over, resume=args.resume, progress=False if args.quiet else None)
+    return 0
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="parameters, size on disk, FLOPs and memory of a model")
+    p.add_argument("--model", required=True, metavar="RUN_DIR", help="model directory written by `pahat train`")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=_run_info)
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from pahat.checkpoint import read_model_config
+    from pahat.info import format_info, model_info
+
+    info = model_info(args.model)
+    if args.json:
+        print(json.dumps(info.to_json(), indent=2))
+    else:
+        print(format_info(info, read_model_config(args.model)))
+    return 0
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="continue a prompt with a trained model")
+    p.add_argument("--model", required=True, metavar="RUN_DIR", help="model directory written by `pahat train`")
+    p.add_argument("--prompt", required=True, metavar="TEXT", help="the opening to continue")
+    p.add_argument("--max-new-tokens", type=_positive, default=100, metavar="N", help="most tokens to add (default: %(default)s)")
+    p.add_argument("--temperature", type=float, default=0.8, metavar="T", help="0 is greedy; higher is more varied (default: %(default)s)")
+    p.add_argument("--top-k", type=int, default=50, metavar="K", help="sample among the K likeliest tokens; 0 means all (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
+    p.set_defaults(func=_run_generate)
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from pahat.checkpoint import load_model
+    from pahat.generate import check_sampling, generate
+
+    check_sampling(args.temperature, args.top_k, args.max_new_tokens)  # before the model loads
+    model, tok = load_model(args.model)
+    print(args.prompt + generate(model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.seed))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pahat", description="A tiny Indonesian language model, trained on your own prose.")
     parser.add_argument("--version", action="version", version=f"pahat {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_corpus(sub)
+    _add_prepare(sub)
+    _add_train(sub)
+    _add_info(sub)
+    _add_generate(sub)
     return parser
 
 
@@ -81,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except CorpusError as err:
+    except PahatError as err:
         print(f"pahat: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `pahat ... | head` is fine

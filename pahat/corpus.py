@@ -20,6 +20,9 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Iterator, Literal
 
+from pahat.config import setting
+from pahat.errors import PahatError
+
 PROSE_SUFFIXES = (".txt", ".md")
 CHAT_SUFFIXES = (".jsonl",)
 # Files that describe a corpus rather than belong to it.
@@ -101,21 +104,17 @@ PERSON_CONTEXT = (
 )
 
 
-def _gate(default: float | int, help: str):
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass(frozen=True)
 class Thresholds:
     """What a corpus must meet; each field is a flag of `pahat corpus check`."""
 
-    min_aku_kamu_share: float = _gate(0.85, "least (aku + kamu) / all personal pronouns counted")
-    max_slang: int = _gate(0, "most slang words allowed in a part")
-    max_colloquial_share: float = _gate(0.003, "most nggak/gak/enggak as a share of all words")
-    min_lexicon_coverage: float = _gate(0.97, "least share of checked words found in wordfreq's Indonesian list")
-    max_shared_shingle_share: float = _gate(0.01, "share of 8-word shingles in more than one document must stay below this")
-    max_duplicate_paragraphs: int = _gate(0, "most paragraphs or turns that repeat an earlier one exactly")
-    max_duplicate_openings: int = _gate(0, "most stories whose first sentence repeats another's")
+    min_aku_kamu_share: float = setting(0.85, "least (aku + kamu) / all personal pronouns counted")
+    max_slang: int = setting(0, "most slang words allowed in a part")
+    max_colloquial_share: float = setting(0.003, "most nggak/gak/enggak as a share of all words")
+    min_lexicon_coverage: float = setting(0.97, "least share of checked words found in wordfreq's Indonesian list")
+    max_shared_shingle_share: float = setting(0.01, "share of 8-word shingles in more than one document must stay below this")
+    max_duplicate_paragraphs: int = setting(0, "most paragraphs or turns that repeat an earlier one exactly")
+    max_duplicate_openings: int = setting(0, "most stories whose first sentence repeats another's")
 
 
 @dataclass
@@ -157,7 +156,7 @@ class Corpus:
     files: dict[str, int]  # part -> files read without a fatal problem
 
 
-class CorpusError(Exception):
+class CorpusError(PahatError):
     """A corpus that cannot be read at all (missing, empty); its message says what to do."""
 
 

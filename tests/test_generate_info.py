@@ -1,0 +1,137 @@
+"""Generation (greedy, sampling, stop token, sliding window) and `pahat info`'s counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from pahat.checkpoint import load_model
+from pahat.errors import PahatError
+from pahat.generate import generate, generate_ids, next_token
+from pahat.info import forward_flops, model_info
+from pahat.model import LightweightLanguageModel, ModelConfig
+
+
+class FixedLogits(torch.nn.Module):
+    """A mock model whose next-token logits are a fixed row per step, whatever the input."""
+
+    def __init__(self, rows: list[list[float]], max_seq_len: int = 8) -> None:
+        super().__init__()
+        self.rows = rows
+        self.calls = 0
+        self.seen_lengths: list[int] = []
+        self.config = ModelConfig(vocab_size=len(rows[0]), embedding_dim=4, max_seq_len=max_seq_len, num_heads_attention=1, num_layers_compress=1, hidden_dim=4)
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, ids: torch.Tensor):
+        self.seen_lengths.append(ids.shape[1])
+        row = torch.tensor(self.rows[min(self.calls, len(self.rows) - 1)])
+        self.calls += 1
+        return row.expand(ids.shape[0], ids.shape[1], -1), None
+
+
+def test_greedy_takes_the_argmax_and_stops_at_the_stop_token() -> None:
+    model = FixedLogits([[0, 5, 1, 0], [0, 1, 0, 7], [9, 0, 0, 0], [0, 0, 9, 0]])
+    assert generate_ids(model, [1, 2], max_new_tokens=10, stop_ids=frozenset({0})) == [1, 3]
+    model.calls = 0
+    assert generate_ids(model, [1, 2], max_new_tokens=1) == [1]
+
+
+def test_sliding_window_keeps_generating_past_max_seq_len() -> None:
+    model = FixedLogits([[0, 1, 0]], max_seq_len=8)
+    out = generate_ids(model, [1] * 6, max_new_tokens=10)
+    assert out == [1] * 10
+    assert model.seen_lengths == [6, 7] + [8] * 8
+
+
+def test_top_k_1_is_greedy_and_sampling_is_reproducible() -> None:
+    logits = torch.tensor([0.1, 2.0, 1.9, -1.0])
+    gen = lambda s: torch.Generator().manual_seed(s)  # noqa: E731
+    assert all(next_token(logits, 1.5, 1, gen(s)) == 1 for s in range(20))
+    draws = lambda s: [next_token(logits, 1.0, 0, g) for g in [gen(s)] for _ in range(30)]  # noqa: E731
+    assert draws(3) == draws(3)
+    assert set(draws(3)) > {1}  # sampling does visit other tokens
+    assert all(next_token(logits, 1.0, 2, gen(s)) in (1, 2) for s in range(50))
+
+
+def test_generate_from_a_trained_model(tiny_run: Path) -> None:
+    model, tok = load_model(tiny_run)
+    greedy = generate(model, tok, "Aku", max_new_tokens=20)
+    assert greedy == generate(model, tok, "Aku", max_new_tokens=20)
+    a = generate(model, tok, "Aku", max_new_tokens=20, temperature=1.0, top_k=20, seed=5)
+    assert a == generate(model, tok, "Aku", max_new_tokens=20, temperature=1.0, top_k=20, seed=5)
+    long_prompt = "Aku pulang ke rumah dan kamu menunggu di teras. " * 20  # longer than max_seq_len = 32
+    assert isinstance(generate(model, tok, long_prompt, max_new_tokens=5), str)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"prompt": " "}, "prompt is empty"), ({"temperature": -1}, "temperature"), ({"top_k": -2}, "top-k"), ({"max_new_tokens": 0}, "max-new-tokens")],
+)
+def test_bad_generation_values(tiny_run: Path, kwargs: dict, message: str) -> None:
+    model, tok = load_model(tiny_run)
+    args = {"prompt": "Aku", "max_new_tokens": 5, **kwargs}
+    with pytest.raises(PahatError, match=message):
+        generate(model, tok, **args)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [ModelConfig(), ModelConfig(vocab_size=300, embedding_dim=48, max_seq_len=128, num_heads_attention=3, num_layers_compress=2, hidden_dim=80)],
+)
+def test_flop_count_matches_torch_flop_counter(cfg: ModelConfig) -> None:
+    # The counter does not see inside CPU SDPA kernels; the training path at dropout ~ 0
+    # computes attention with plain matmuls, which it does count.
+    model = LightweightLanguageModel(ModelConfig(**{**cfg.to_dict(), "dropout_rate": 1e-9})).train()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, 128, dtype=torch.long))
+    assert forward_flops(cfg, 128) == counter.get_total_flops()
+
+
+def test_seed_config_flops_sit_in_the_seeds_range_as_multiply_adds() -> None:
+    macs = forward_flops(ModelConfig(), 128) / 2
+    assert 0.2e9 <= macs <= 0.3e9
+
+
+def test_info_of_a_model_directory(tiny_run: Path) -> None:
+    info = model_info(tiny_run)
+    model, _ = load_model(tiny_run)
+    assert info.parameters == sum(t.numel() for t in model.state_dict().values())  # untied: every tensor is a parameter
+    assert info.parameters_non_embedding == info.parameters - model.token_embedding.weight.numel() - model.position_embedding.weight.numel()
+    assert info.file_bytes == (tiny_run / "model.safetensors").stat().st_size
+    assert 4 * info.parameters < info.file_bytes < 4 * info.parameters + 10_000  # fp32 plus a small header
+
+
+def test_missing_model_file_is_one_sentence(tiny_run: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("config.json", "tokenizer.json"):
+        (broken / name).write_bytes((tiny_run / name).read_bytes())
+    with pytest.raises(PahatError, match="model.safetensors missing"):
+        load_model(broken)
+    with pytest.raises(PahatError, match="does not exist"):
+        model_info(tmp_path / "nowhere")
+
+
+def test_suppressed_tokens_are_never_picked() -> None:
+    logits = torch.tensor([5.0, 4.0, 1.0, 0.0])
+    assert next_token(logits, 0.0, 0, None, suppress=frozenset({0})) == 1
+    gen = torch.Generator().manual_seed(0)
+    assert all(next_token(logits, 2.0, 0, gen, suppress=frozenset({0, 1})) in (2, 3) for _ in range(50))
+    assert logits[0] == 5.0  # the caller's tensor is untouched
+
+
+def test_prose_generation_never_emits_chat_markers(tiny_run: Path) -> None:
+    # A mock model that most wants <|user|>, then <|assistant|>, then a word:
+    # generate() must write the word and never a turn marker.
+    _, tok = load_model(tiny_run)
+    from pahat.tokenizer import ASSISTANT, BEGIN, USER
+
+    word = tok.encode(" rumah").ids[0]
+    row = [0.0] * tok.get_vocab_size()
+    row[tok.token_to_id(USER)], row[tok.token_to_id(ASSISTANT)], row[tok.token_to_id(BEGIN)], row[word] = 9.0, 8.0, 7.0, 5.0
+    text = generate(FixedLogits([row], max_seq_len=32), tok, "Aku", max_new_tokens=3)
+    assert text == tok.decode([word] * 3)
