@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(PAHAT) info --model runs/demo
 	@for prompt in "Pagi itu aku" "Ibu menatapku lama, lalu berkata" "Hujan turun sejak sore, dan kamu" "Aku tidak pernah menyangka"; do \
 		echo; echo "--- $$prompt"; \
-		$(PAHAT) generate --model runs/demo --prompt "$$prompt" --max-new-tokens 80 --temperature 0.8 --top-k 40 --seed 1; \
+		$(PAHAT) generate --model runs/demo --prompt "$$prompt" --max-new-tokens 100 --min-new-tokens 40 --temperature 0.8 --top-k 40 --seed 1; \
 	done
 
 check-corpus: $(STAMP)

@@ -201,6 +201,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, metavar="RUN_DIR", help="model directory written by `pahat train`")
     p.add_argument("--prompt", required=True, metavar="TEXT", help="the opening to continue")
     p.add_argument("--max-new-tokens", type=_positive, default=100, metavar="N", help="most tokens to add (default: %(default)s)")
+    p.add_argument("--min-new-tokens", type=_count, default=0, metavar="N", help="do not stop at <|end|> before N new tokens (default: %(default)s)")
     p.add_argument("--temperature", type=float, default=0.8, metavar="T", help="0 is greedy; higher is more varied (default: %(default)s)")
     p.add_argument("--top-k", type=int, default=50, metavar="K", help="sample among the K likeliest tokens; 0 means all (default: %(default)s)")
     p.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
@@ -213,7 +214,7 @@ def _run_generate(args: argparse.Namespace) -> int:
 
     check_sampling(args.temperature, args.top_k, args.max_new_tokens)  # before the model loads
     model, tok = load_model(args.model)
-    print(args.prompt + generate(model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.seed))
+    print(args.prompt + generate(model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.seed, args.min_new_tokens))
     return 0
 
 

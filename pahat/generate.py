@@ -60,8 +60,12 @@ def generate_ids(
     seed: int | None = None,
     stop_ids: frozenset[int] = frozenset(),
     suppress_ids: frozenset[int] = frozenset(),
+    min_new_tokens: int = 0,
 ) -> list[int]:
-    """Continue token ids; returns only the new ones (without the stop token that ended them)."""
+    """Continue token ids; returns only the new ones (without the stop token that ended them).
+
+    Before min_new_tokens are out, the stop tokens are suppressed too (HF's min_new_tokens).
+    """
     device = next(model.parameters()).device
     gen = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
     window = model.config.max_seq_len
@@ -70,7 +74,8 @@ def generate_ids(
     for _ in range(max_new_tokens):
         context = torch.tensor([out[-window:]], device=device)  # (1, T <= max_seq_len)
         logits, _ = model(context)
-        token = next_token(logits[0, -1].cpu(), temperature, top_k, gen, suppress_ids)
+        banned = suppress_ids | stop_ids if len(new) < min_new_tokens else suppress_ids
+        token = next_token(logits[0, -1].cpu(), temperature, top_k, gen, banned)
         if token in stop_ids:
             break
         out.append(token)
@@ -86,9 +91,12 @@ def generate(
     temperature: float = 0.0,
     top_k: int = 0,
     seed: int | None = None,
+    min_new_tokens: int = 0,
 ) -> str:
     """The prompt's continuation as text (the prompt itself not repeated)."""
     check_sampling(temperature, top_k, max_new_tokens)
+    if not 0 <= min_new_tokens <= max_new_tokens:
+        raise PahatError(f"--min-new-tokens must be between 0 and --max-new-tokens ({max_new_tokens}); got {min_new_tokens}")
     if not prompt.strip():
         raise PahatError("the prompt is empty; give a few words to continue, e.g. --prompt 'Pagi itu aku'")
     special = special_ids(tok)
@@ -97,5 +105,8 @@ def generate(
     # are suppressed, or the model, which saw mostly conversations, may switch
     # into a dialogue whose turns would run together once the markers are dropped.
     suppress = frozenset({special[BEGIN], special[USER], special[ASSISTANT]})
-    new = generate_ids(model, ids, max_new_tokens, temperature, top_k, seed, stop_ids=frozenset({special[END]}), suppress_ids=suppress)
+    new = generate_ids(
+        model, ids, max_new_tokens, temperature, top_k, seed,
+        stop_ids=frozenset({special[END]}), suppress_ids=suppress, min_new_tokens=min_new_tokens,
+    )  # fmt: skip
     return tok.decode(new, skip_special_tokens=True)

@@ -40,6 +40,11 @@ def test_greedy_takes_the_argmax_and_stops_at_the_stop_token() -> None:
     assert generate_ids(model, [1, 2], max_new_tokens=1) == [1]
 
 
+def test_min_new_tokens_holds_the_stop_token_back() -> None:
+    model = FixedLogits([[9.0, 5.0, 1.0, 0.0]])  # always wants token 0, the stop token
+    assert generate_ids(model, [1], 10, stop_ids=frozenset({0}), min_new_tokens=3) == [1, 1, 1]
+
+
 def test_sliding_window_keeps_generating_past_max_seq_len() -> None:
     model = FixedLogits([[0, 1, 0]], max_seq_len=8)
     out = generate_ids(model, [1] * 6, max_new_tokens=10)
