@@ -18,6 +18,7 @@ from typing import Literal, get_args, get_origin, get_type_hints
 from pahat import __version__
 from pahat.corpus import Thresholds, check_corpus, format_report
 from pahat.errors import PahatError
+from pahat.prepare import MIN_DEDUPE_WORDS
 
 
 def _number(text: str, kind: type, what: str) -> int | float:
@@ -127,13 +128,18 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vocab-size", type=_positive, default=10000, metavar="N", help="tokenizer vocabulary, special tokens included (default: %(default)s, the seed's)")
     p.add_argument("--val-fraction", type=_fraction, default=0.05, metavar="X", help="share of documents kept for validation, per part (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the train/validation split (default: %(default)s)")
+    p.add_argument(
+        "--dedupe-min-words", type=_count, default=MIN_DEDUPE_WORDS, metavar="N",
+        help="a story paragraph that repeats an earlier one exactly is dropped if it has N words or more; shorter "
+        "lines such as a bare reply or a scene break may recur; 0 drops every repeat (default: %(default)s)",
+    )  # fmt: skip
     p.set_defaults(func=_run_prepare)
 
 
 def _run_prepare(args: argparse.Namespace) -> int:
     from pahat.prepare import format_prepare_report, prepare
 
-    report = prepare(args.corpus, args.out, args.vocab_size, args.val_fraction, args.seed)
+    report = prepare(args.corpus, args.out, args.vocab_size, args.val_fraction, args.seed, dedupe_min_words=args.dedupe_min_words)
     print(format_prepare_report(report))
     print(f"wrote {args.out}/tokenizer.json, train.bin, val.bin, prepare.json")
     return 0

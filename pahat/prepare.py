@@ -26,9 +26,10 @@ from pahat.files import atomic_write_json, atomic_write_text, atomic_write_token
 from pahat.tokenizer import MAX_VOCAB, SPECIAL_TOKENS, format_chat, format_prose, special_ids, train_tokenizer
 
 PREPARE_FORMAT = 1
-# A repeated paragraph shorter than this many words is kept: lines such as
-# "Ya." or a scene break "***" legitimately recur in a novel, and dropping
-# them would break its dialogue. Longer exact repeats are copy-paste slips.
+# By default a repeated paragraph shorter than this many words is kept: lines
+# such as "Ya." or a scene break "***" legitimately recur in a novel, and
+# dropping them would break its dialogue. Longer exact repeats are copy-paste
+# slips. `--dedupe-min-words 0` drops every exact repeat.
 MIN_DEDUPE_WORDS = 5
 
 
@@ -54,8 +55,8 @@ def content_characters(text: str) -> int:
     return len(text)
 
 
-def dedupe(docs: list[Document]) -> tuple[list[Document], dict[str, int]]:
-    """Drop exact repeats: prose paragraphs of >= MIN_DEDUPE_WORDS words, and whole conversations.
+def dedupe(docs: list[Document], min_words: int = MIN_DEDUPE_WORDS) -> tuple[list[Document], dict[str, int]]:
+    """Drop exact repeats: prose paragraphs of >= min_words words, and whole conversations.
 
     Turns are never dropped one by one, which would break the alternation of
     speakers; a conversation goes only when all its turns repeat another's.
@@ -80,7 +81,7 @@ def dedupe(docs: list[Document]) -> tuple[list[Document], dict[str, int]]:
             if p in seen_paragraphs:
                 dropped["duplicate_paragraphs"] += 1
                 continue
-            if len(words_of(p)) >= MIN_DEDUPE_WORDS:
+            if len(words_of(p)) >= min_words:
                 seen_paragraphs.add(p)
             paragraphs.append(p)
         if not paragraphs:
@@ -135,6 +136,7 @@ def prepare(
     val_fraction: float = 0.05,
     seed: int = 0,
     warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    dedupe_min_words: int = MIN_DEDUPE_WORDS,
 ) -> dict:
     """Read, clean, split, train the tokenizer, encode, and write DATA_DIR; returns prepare.json's content."""
     if not len(SPECIAL_TOKENS) + 256 <= vocab_size <= MAX_VOCAB:
@@ -146,7 +148,7 @@ def prepare(
         warn(f"skipped {problem}")
     if not corpus.documents:
         raise PahatError(f"no readable document in {corpus_dir}; fix the problems listed above and run again")
-    docs, dropped = dedupe(corpus.documents)
+    docs, dropped = dedupe(corpus.documents, dedupe_min_words)
     if len(docs) < 2:
         raise PahatError(
             f"{corpus_dir} holds only {len(docs)} usable document; add at least one more so validation has its own text"
@@ -184,7 +186,7 @@ def prepare(
         "seed": seed,
         "special_tokens": special_ids(tok),
         "token_dtype": "uint16",
-        "min_dedupe_words": MIN_DEDUPE_WORDS,
+        "dedupe_min_words": dedupe_min_words,
         "dropped": dropped,
         "problems": [str(p) for p in corpus.problems],
         "splits": stats,

@@ -108,6 +108,12 @@ def test_prepare_dedupes_splits_and_writes_round_trippable_tokens(tmp_path: Path
     assert json.loads((tmp_path / "d" / "prepare.json").read_text())["splits"]["val"]["tokens"] == val["tokens"]
 
 
+def test_dedupe_min_words_0_drops_every_exact_repeat(tmp_path: Path) -> None:
+    report = prepare(_corpus(tmp_path / "c"), tmp_path / "d", 300, 0.34, 3, warn=lambda _: None, dedupe_min_words=0)
+    assert report["dropped"]["duplicate_paragraphs"] == 2  # the long paragraph and "Ya."
+    assert report["dedupe_min_words"] == 0
+
+
 def test_split_is_reproducible_from_the_seed(tmp_path: Path) -> None:
     corpus = _corpus(tmp_path / "c")
     ids = lambda seed, out: prepare(corpus, tmp_path / out, 300, 0.34, seed, warn=lambda _: None)["splits"]["val"]["document_ids"]  # noqa: E731
