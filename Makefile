@@ -41,6 +41,7 @@ check-corpus: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,bench]'
 	$(PY) bench/train_throughput.py
+	$(PY) bench/generate_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -4,7 +4,8 @@
     pahat prepare --corpus corpus/ --out data/
     pahat train --data data/ --out runs/demo --time-limit 9
     pahat info --model runs/demo --json
-    pahat generate --model runs/demo --prompt "Pagi itu aku" --temperature 0.8 --top-k 50
+    pahat generate --model runs/demo --prompt "Pagi itu aku" --temperature 0.8 --top-k 50 --stream
+    pahat chat --model runs/demo
 """
 
 from __future__ import annotations
@@ -202,26 +203,117 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probability(text: str) -> float:
+    """argparse type for --top-p: a number in (0, 1]."""
+    value = _number(text, float, "a number")
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside (0, 1]; 1 turns top-p off, 0.9 keeps the likeliest 90%")
+    return value
+
+
+def _add_decoding(p: argparse.ArgumentParser, beams: bool) -> None:
+    """The decoding flags, named as in HF generate; value checks live in GenerationConfig."""
+    g = p.add_argument_group("decoding")
+    g.add_argument("--max-new-tokens", type=int, default=100, metavar="N", help="most tokens to add (default: %(default)s)")
+    g.add_argument("--min-new-tokens", type=int, default=0, metavar="N", help="no stop before N new tokens (default: %(default)s)")
+    g.add_argument("--temperature", type=float, default=0.8, metavar="T", help="0 is greedy; higher is more varied (default: %(default)s)")
+    g.add_argument("--top-k", type=int, default=50, metavar="K", help="sample among the K likeliest tokens; 0 = all (default: %(default)s)")
+    g.add_argument("--top-p", type=_probability, default=1.0, metavar="P", help="nucleus: the likeliest tokens that make up P of the probability; 1 = off (default: %(default)s)")
+    g.add_argument("--min-p", type=float, default=0.0, metavar="P", help="drop tokens less likely than P x the likeliest; 0 = off (default: %(default)s)")
+    g.add_argument("--repetition-penalty", type=float, default=1.0, metavar="X", help="> 1 makes tokens already in the text less likely (HF semantics); 1 = off (default: %(default)s)")
+    g.add_argument("--no-repeat-ngram-size", type=int, default=0, metavar="N", help="never repeat an N-token sequence; 0 = off (default: %(default)s)")
+    g.add_argument("--stop", action="append", default=[], metavar="TEXT", help="stop before this text; may be given several times")
+    g.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
+    g.add_argument("--no-cache", action="store_true", help="recompute the whole window for every token (slow; for checking the KV cache)")
+    if beams:
+        g.add_argument("--num-beams", type=int, default=1, metavar="N", help="beam search with N beams; 1 = sampling or greedy (default: %(default)s)")
+        g.add_argument("--length-penalty", type=float, default=1.0, metavar="X", help="beam score = log-prob / length^X; > 1 favours longer texts (default: %(default)s)")
+        g.add_argument("--early-stopping", action="store_true", help="beam search ends as soon as N finished hypotheses exist")
+        g.add_argument("--num-return-sequences", type=int, default=1, metavar="N", help="texts per prompt (default: %(default)s)")
+
+
+def _generation_config(args: argparse.Namespace):
+    from pahat.generate import GenerationConfig
+
+    return GenerationConfig(
+        max_new_tokens=args.max_new_tokens,
+        min_new_tokens=args.min_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        min_p=args.min_p,
+        repetition_penalty=args.repetition_penalty,
+        no_repeat_ngram_size=args.no_repeat_ngram_size,
+        num_beams=getattr(args, "num_beams", 1),
+        length_penalty=getattr(args, "length_penalty", 1.0),
+        early_stopping=getattr(args, "early_stopping", False),
+        num_return_sequences=getattr(args, "num_return_sequences", 1),
+        stop=tuple(args.stop),
+        seed=args.seed,
+        use_cache=not args.no_cache,
+    )
+
+
 def _add_generate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="continue a prompt with a trained model")
+    p = sub.add_parser(
+        "generate",
+        help="continue a prompt with a trained model",
+        description="Continues each --prompt as a story (after <|begin|>, chat-turn markers suppressed). Greedy at "
+        "--temperature 0, else sampling; --num-beams N for beam search. Several --prompt values run as one batch.",
+    )
     p.add_argument("--model", required=True, metavar="RUN_DIR", help="model directory written by `pahat train`")
-    p.add_argument("--prompt", required=True, metavar="TEXT", help="the opening to continue")
-    p.add_argument("--max-new-tokens", type=_positive, default=100, metavar="N", help="most tokens to add (default: %(default)s)")
-    p.add_argument("--min-new-tokens", type=_count, default=0, metavar="N", help="do not stop at <|end|> before N new tokens (default: %(default)s)")
-    p.add_argument("--temperature", type=float, default=0.8, metavar="T", help="0 is greedy; higher is more varied (default: %(default)s)")
-    p.add_argument("--top-k", type=int, default=50, metavar="K", help="sample among the K likeliest tokens; 0 means all (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
+    p.add_argument("--prompt", required=True, action="append", metavar="TEXT", help="the opening to continue; repeat for a batch")
+    p.add_argument("--stream", action="store_true", help="print the text as it is generated (one prompt, no beams)")
+    _add_decoding(p, beams=True)
     p.set_defaults(func=_run_generate)
 
 
 def _run_generate(args: argparse.Namespace) -> int:
     from pahat.checkpoint import load_model
-    from pahat.generate import check_sampling, generate
+    from pahat.generate import generate, stream
 
-    check_sampling(args.temperature, args.top_k, args.max_new_tokens)  # before the model loads
+    cfg = _generation_config(args)  # bad values fail here, before the model loads
+    if any(not p.strip() for p in args.prompt):
+        raise PahatError("the prompt is empty; give a few words to continue, e.g. --prompt 'Pagi itu aku'")
+    if args.stream and len(args.prompt) > 1:
+        raise PahatError("--stream prints one text as it grows; give one --prompt")
     model, tok = load_model(args.model)
-    print(args.prompt + generate(model, tok, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.seed, args.min_new_tokens))
+    if args.stream:
+        print(args.prompt[0], end="", flush=True)
+        for piece in stream(model, tok, args.prompt[0], cfg):
+            print(piece, end="", flush=True)
+        print()
+        return 0
+    results = generate(model, tok, args.prompt, cfg)
+    several = len(args.prompt) > 1 or cfg.num_return_sequences > 1
+    for prompt, texts in zip(args.prompt, results):
+        for i, text in enumerate(texts):
+            if several:
+                print(f"--- {prompt!r}" + (f" #{i + 1}" if cfg.num_return_sequences > 1 else ""))
+            print(prompt + text)
     return 0
+
+
+def _add_chat(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "chat",
+        help="talk with a trained model (interactive, or one message per stdin line)",
+        description="Each message goes after <|user|>, the model answers after <|assistant|>, streamed. The oldest "
+        "exchanges are dropped when the conversation outgrows the window. Commands: /reset, /exit, /help. With "
+        "stdin piped, each line is a message and each reply is one line on stdout.",
+    )
+    p.add_argument("--model", required=True, metavar="RUN_DIR", help="model directory written by `pahat train`")
+    _add_decoding(p, beams=False)
+    p.set_defaults(func=_run_chat)
+
+
+def _run_chat(args: argparse.Namespace) -> int:
+    from pahat.chat import ChatSession, run_chat
+    from pahat.checkpoint import load_model
+
+    cfg = _generation_config(args)
+    model, tok = load_model(args.model)
+    return run_chat(ChatSession(model, tok, cfg), sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_info(sub)
     _add_generate(sub)
+    _add_chat(sub)
     return parser
 
 

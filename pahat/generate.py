@@ -1,112 +1,358 @@
-"""Text from a trained model: greedy or temperature / top-k sampling, one prompt at a time.
+"""Decoding: token ids in, token ids out. KV cache, sliding window, padding-correct batches, samplers, beam search.
 
     model, tok = load_model("runs/demo")
-    print(generate(model, tok, "Pagi itu aku", max_new_tokens=80, temperature=0.8, top_k=50, seed=1))
+    texts = generate(model, tok, ["Pagi itu aku"], GenerationConfig(temperature=0.8, top_k=50, seed=1))
 
-A prompt is a story opening: it is encoded after `<|begin|>`, as documents
-were in training, chat-turn markers are suppressed, and generation stops at
-`<|end|>` or after max_new_tokens.
-When the text outgrows max_seq_len the model sees the last max_seq_len tokens
-(a sliding window).
+The engine (`Decoder`, `sample`, `beam_search`) knows nothing about text; the
+text helpers at the end (`generate`, `stream`) add the tokenizer, the story
+format (`<|begin|>` + prompt, chat-turn markers suppressed) and stop strings.
+
+Sliding window: the model has max_seq_len learned positions (128 for the
+seed). When a row's text outgrows them, its oldest tokens are dropped so that
+the last `keep_tokens` (3/4 of max_seq_len) remain, and the cache is rebuilt
+from those; generation goes on. The same rule runs with and without the cache,
+and per row in a batch, so all three give the same tokens.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
 
 import torch
 from tokenizers import Tokenizer
 
 from pahat.errors import PahatError
-from pahat.model import LightweightLanguageModel
+from pahat.model import KVCache, LightweightLanguageModel
+from pahat.sampling import SamplingConfig, pick, process_logits
+from pahat.stream import StopStrings, TextStream, token_bytes, truncate_at_stop
 from pahat.tokenizer import ASSISTANT, BEGIN, END, USER, special_ids
 
 
-def check_sampling(temperature: float, top_k: int, max_new_tokens: int) -> None:
-    """One clear sentence for each bad value."""
-    if not temperature >= 0:
-        raise PahatError(f"--temperature must be 0 (greedy) or more (got {temperature})")
-    if top_k < 0:
-        raise PahatError(f"--top-k must be 0 (off) or more (got {top_k})")
-    if max_new_tokens < 1:
-        raise PahatError(f"--max-new-tokens must be 1 or more (got {max_new_tokens})")
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Every decoding option, under the names HF `generate` users know."""
+
+    max_new_tokens: int = 100
+    min_new_tokens: int = 0  # stop tokens are suppressed until this many are out
+    temperature: float = 0.8  # 0 = greedy
+    top_k: int = 50
+    top_p: float = 1.0
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    num_beams: int = 1  # > 1: beam search (deterministic; the sampling settings above are not used)
+    length_penalty: float = 1.0  # beam score = sum of log-probs / generated_length ** length_penalty
+    early_stopping: bool = False  # beam search stops once num_beams hypotheses are finished
+    num_return_sequences: int = 1
+    stop: tuple[str, ...] = ()  # stop strings, checked on the decoded text, never emitted
+    seed: int | None = None
+    use_cache: bool = True
+    sampling: SamplingConfig = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # SamplingConfig checks its own values and names the flag of a bad one.
+        sampling = SamplingConfig(
+            self.temperature, self.top_k, self.top_p, self.min_p, self.repetition_penalty, self.no_repeat_ngram_size
+        )
+        object.__setattr__(self, "sampling", sampling)
+        if self.max_new_tokens < 1:
+            raise PahatError(f"--max-new-tokens must be 1 or more (got {self.max_new_tokens})")
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            raise PahatError(f"--min-new-tokens must be between 0 and --max-new-tokens ({self.max_new_tokens}); got {self.min_new_tokens}")
+        if self.num_beams < 1:
+            raise PahatError(f"--num-beams must be 1 or more (got {self.num_beams})")
+        if self.num_return_sequences < 1:
+            raise PahatError(f"--num-return-sequences must be 1 or more (got {self.num_return_sequences})")
+        if self.num_beams > 1 and self.num_return_sequences > self.num_beams:
+            raise PahatError(f"--num-return-sequences ({self.num_return_sequences}) cannot exceed --num-beams ({self.num_beams})")
 
 
-def next_token(
-    logits: torch.Tensor, temperature: float, top_k: int, gen: torch.Generator | None, suppress: frozenset[int] = frozenset()
-) -> int:
-    """Pick from logits (vocab,): argmax at temperature 0, else sample softmax(logits / T) within the top k.
+def keep_tokens(max_seq_len: int) -> int:
+    """Tokens kept when a row outgrows the window: 3/4 of it, so the cache is rebuilt every max_seq_len / 4 tokens."""
+    return max(1, max_seq_len - max_seq_len // 4)
 
-    Token ids in `suppress` are never picked (HF's suppress_tokens).
+
+class Decoder:
+    """Rows of token ids and the model state that gives their next-token logits.
+
+    Rows may differ in length: they are left-padded, with an attention mask, so
+    each row's logits are what it would get alone. With use_cache, a step
+    feeds only the newest token of each row; the cache is rebuilt (prefilled)
+    when a row's window moves or the padded batch would outgrow the cache.
     """
-    if suppress:
-        logits = logits.clone()
-        logits[list(suppress)] = float("-inf")
-    if temperature == 0:
-        return int(logits.argmax())
-    logits = logits.float() / temperature
-    if 0 < top_k < logits.numel():
-        kth = torch.topk(logits, top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
-    return int(torch.multinomial(probs, 1, generator=gen))
+
+    def __init__(self, model: LightweightLanguageModel, rows: list[list[int]], use_cache: bool = True) -> None:
+        if not rows or any(len(r) == 0 for r in rows):
+            raise ValueError("every row needs at least one token")
+        self.model = model
+        self.rows = [list(r) for r in rows]
+        self.start = [0] * len(rows)  # first token of each row's window
+        self.window = model.config.max_seq_len
+        self.keep = keep_tokens(self.window)
+        self.use_cache = use_cache
+        self.device = next(model.parameters()).device
+        self.cache: KVCache | None = None
+        self.mask: torch.Tensor | None = None  # (B, width) of what the cache holds; None = no padding
+        self.width = 0
+        self.fresh = True  # the next call must prefill
+
+    def _slide(self) -> bool:
+        """Move the window of every row that outgrew it; True if any moved."""
+        moved = False
+        for i, row in enumerate(self.rows):
+            if len(row) - self.start[i] > self.window:
+                self.start[i] = len(row) - self.keep
+                moved = True
+        return moved
+
+    def _padded(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Left-padded (B, W) ids of every row's window, and its mask (None when no row is padded)."""
+        windows = [r[s:] for r, s in zip(self.rows, self.start)]
+        width = max(len(w) for w in windows)
+        ids = torch.zeros(len(windows), width, dtype=torch.long)
+        mask = torch.zeros(len(windows), width, dtype=torch.long)
+        for i, w in enumerate(windows):
+            ids[i, width - len(w) :] = torch.tensor(w)
+            mask[i, width - len(w) :] = 1
+        return ids.to(self.device), (None if bool(mask.all()) else mask.to(self.device))
+
+    @torch.no_grad()
+    def logits(self) -> torch.Tensor:
+        """Next-token logits (B, vocab), float32, for the rows as they stand."""
+        moved = self._slide()
+        if not self.use_cache:
+            ids, mask = self._padded()
+            out, _ = self.model(ids, attention_mask=mask)
+            return out[:, -1].float()
+        if self.fresh or moved or self.width + 1 > self.window:
+            ids, mask = self._padded()
+            if self.cache is None or self.cache.batch_size != ids.shape[0]:
+                self.cache = KVCache.for_model(self.model, ids.shape[0])
+            self.cache.reset()
+            out, _ = self.model(ids, attention_mask=mask, kv_cache=self.cache)
+            self.mask, self.width, self.fresh = mask, ids.shape[1], False
+            return out[:, -1].float()
+        last = torch.tensor([[r[-1]] for r in self.rows], device=self.device)  # (B, 1)
+        if self.mask is not None:
+            self.mask = torch.cat([self.mask, self.mask.new_ones(len(self.rows), 1)], dim=1)
+        out, _ = self.model(last, attention_mask=self.mask, kv_cache=self.cache)
+        self.width += 1
+        return out[:, -1].float()
+
+    def append(self, tokens: list[int]) -> None:
+        """One new token per row."""
+        for row, token in zip(self.rows, tokens):
+            row.append(token)
+
+    def reorder(self, parents: list[int]) -> None:
+        """Row i becomes a copy of row parents[i] (beam search), its cache included."""
+        self.rows = [list(self.rows[p]) for p in parents]
+        self.start = [self.start[p] for p in parents]
+        index = torch.tensor(parents, device=self.device)
+        if self.cache is not None and not self.fresh:
+            self.cache.reorder(index)
+        if self.mask is not None:
+            self.mask = self.mask[index]
+
+    def history(self) -> torch.Tensor:
+        """All tokens of every row (prompt + generated, beyond the window too), right-aligned, -1 = none: (B, L)."""
+        length = max(len(r) for r in self.rows)
+        out = torch.full((len(self.rows), length), -1, dtype=torch.long)
+        for i, r in enumerate(self.rows):
+            out[i, length - len(r) :] = torch.tensor(r)
+        return out.to(self.device)
 
 
-@torch.no_grad()
-def generate_ids(
+def needs_history(cfg: GenerationConfig) -> bool:
+    """Whether a processor reads the tokens so far (building that tensor costs time per token)."""
+    return cfg.repetition_penalty != 1.0 or cfg.no_repeat_ngram_size > 0
+
+
+def _ban(logits: torch.Tensor, ids: frozenset[int]) -> torch.Tensor:
+    if ids:
+        logits[:, sorted(ids)] = float("-inf")
+    return logits
+
+
+def sample(
     model: LightweightLanguageModel,
-    ids: list[int],
-    max_new_tokens: int,
-    temperature: float = 0.0,
-    top_k: int = 0,
-    seed: int | None = None,
+    prompts: list[list[int]],
+    cfg: GenerationConfig,
     stop_ids: frozenset[int] = frozenset(),
     suppress_ids: frozenset[int] = frozenset(),
-    min_new_tokens: int = 0,
-) -> list[int]:
-    """Continue token ids; returns only the new ones (without the stop token that ended them).
+) -> Iterator[tuple[int, int]]:
+    """Greedy or sampled decoding of a batch; yields (row, token) as each token is chosen.
 
-    Before min_new_tokens are out, the stop tokens are suppressed too (HF's min_new_tokens).
+    A row ends at a stop token (not yielded) or after max_new_tokens. The
+    caller may stop iterating at any time (stop strings, a closed stream).
     """
-    device = next(model.parameters()).device
-    gen = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
-    window = model.config.max_seq_len
-    out = list(ids)
-    new: list[int] = []
-    for _ in range(max_new_tokens):
-        context = torch.tensor([out[-window:]], device=device)  # (1, T <= max_seq_len)
-        logits, _ = model(context)
-        banned = suppress_ids | stop_ids if len(new) < min_new_tokens else suppress_ids
-        token = next_token(logits[0, -1].cpu(), temperature, top_k, gen, banned)
-        if token in stop_ids:
-            break
-        out.append(token)
-        new.append(token)
-    return new
+    gen = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
+    decoder = Decoder(model, prompts, cfg.use_cache)
+    live = [True] * len(prompts)
+    for step in range(cfg.max_new_tokens):
+        logits = decoder.logits()
+        if needs_history(cfg):
+            logits = process_logits(logits, decoder.history(), cfg.sampling)
+        logits = _ban(logits, suppress_ids | stop_ids if step < cfg.min_new_tokens else suppress_ids)
+        tokens = pick(logits, cfg.sampling, gen).tolist()
+        for i, token in enumerate(tokens):
+            if live[i] and token in stop_ids:
+                live[i] = False
+            elif live[i]:
+                yield i, token
+        if not any(live):
+            return
+        decoder.append(tokens)  # ended rows keep a token too, so the batch stays aligned; it is never read
 
 
-def generate(
+def beam_search(
     model: LightweightLanguageModel,
-    tok: Tokenizer,
-    prompt: str,
-    max_new_tokens: int = 100,
-    temperature: float = 0.0,
-    top_k: int = 0,
-    seed: int | None = None,
-    min_new_tokens: int = 0,
-) -> str:
-    """The prompt's continuation as text (the prompt itself not repeated)."""
-    check_sampling(temperature, top_k, max_new_tokens)
-    if not 0 <= min_new_tokens <= max_new_tokens:
-        raise PahatError(f"--min-new-tokens must be between 0 and --max-new-tokens ({max_new_tokens}); got {min_new_tokens}")
+    prompt: list[int],
+    cfg: GenerationConfig,
+    stop_ids: frozenset[int] = frozenset(),
+    suppress_ids: frozenset[int] = frozenset(),
+) -> list[tuple[list[int], float]]:
+    """HF-style beam search for one prompt: num_return_sequences (tokens, score), best first.
+
+    Scores are summed log-probabilities (after repetition penalty and
+    no-repeat-ngram) divided by generated_length ** length_penalty, the stop
+    token counted in both when a hypothesis ended with one. A beam
+    that picks a stop token becomes a finished hypothesis; with early_stopping
+    the search ends once num_beams are finished, otherwise when no running beam
+    can beat the worst finished one (HF's heuristic).
+    """
+    n = cfg.num_beams
+    decoder = Decoder(model, [prompt] * n, cfg.use_cache)
+    generated: list[list[int]] = [[] for _ in range(n)]
+    scores = torch.full((n,), float("-inf"))
+    scores[0] = 0.0  # all beams start equal; only one may expand at first, or the n would be copies
+    finished: list[tuple[float, list[int]]] = []
+
+    def normalised(total: float, length: int) -> float:
+        return total / max(length, 1) ** cfg.length_penalty
+
+    def worst_kept() -> float:
+        return sorted(s for s, _ in finished)[-n] if len(finished) >= n else float("-inf")
+
+    for step in range(cfg.max_new_tokens):
+        logprobs = torch.log_softmax(decoder.logits(), dim=-1)
+        if needs_history(cfg):
+            logprobs = process_logits(logprobs, decoder.history(), cfg.sampling)
+        logprobs = logprobs.cpu()
+        logprobs = _ban(logprobs, suppress_ids | stop_ids if step < cfg.min_new_tokens else suppress_ids)
+        total = (scores[:, None] + logprobs).view(-1)  # (n * vocab,)
+        vocab = logprobs.shape[1]
+        best = torch.topk(total, 2 * n)  # enough that n survive even if n of them stop
+        parents, tokens, new_scores = [], [], []
+        for rank, (value, flat) in enumerate(zip(best.values.tolist(), best.indices.tolist())):
+            parent, token = divmod(flat, vocab)
+            if value == float("-inf"):
+                break
+            if token in stop_ids:
+                if rank < n:  # HF keeps a finished beam only if it ranks among the top n
+                    # Its length counts the stop token, whose log-prob is in the sum (as in HF).
+                    finished.append((normalised(value, len(generated[parent]) + 1), generated[parent]))
+                continue
+            parents.append(parent)
+            tokens.append(token)
+            new_scores.append(value)
+            if len(parents) == n:
+                break
+        if not parents:
+            break
+        while len(parents) < n:  # fewer live candidates than beams: pad with dead copies
+            parents.append(parents[0])
+            tokens.append(tokens[0])
+            new_scores.append(float("-inf"))
+        generated = [generated[p] + [t] for p, t in zip(parents, tokens)]
+        scores = torch.tensor(new_scores)
+        decoder.reorder(parents)
+        decoder.append(tokens)
+        if len(finished) >= n:
+            if cfg.early_stopping:
+                break
+            best_possible = normalised(float(scores.max()), len(generated[0]))
+            if worst_kept() >= best_possible:
+                break
+    # Beams still running at the end count as hypotheses too.
+    for total, tokens in zip(scores.tolist(), generated):
+        if total > float("-inf"):
+            finished.append((normalised(total, len(tokens)), tokens))
+    finished.sort(key=lambda h: h[0], reverse=True)
+    return [(tokens, score) for score, tokens in finished[: cfg.num_return_sequences]]
+
+
+# ---------------------------------------------------------------- text
+
+
+def story_ids(tok: Tokenizer) -> tuple[frozenset[int], frozenset[int]]:
+    """(stop ids, suppressed ids) for continuing a story: stop at <|end|>; no turn markers, no new document."""
+    special = special_ids(tok)
+    return frozenset({special[END]}), frozenset({special[BEGIN], special[USER], special[ASSISTANT]})
+
+
+def encode_prompt(tok: Tokenizer, prompt: str) -> list[int]:
     if not prompt.strip():
         raise PahatError("the prompt is empty; give a few words to continue, e.g. --prompt 'Pagi itu aku'")
-    special = special_ids(tok)
-    ids = tok.encode(BEGIN + prompt).ids
-    # A story continues as prose: the chat-turn markers (and a second <|begin|>)
-    # are suppressed, or the model, which saw mostly conversations, may switch
-    # into a dialogue whose turns would run together once the markers are dropped.
-    suppress = frozenset({special[BEGIN], special[USER], special[ASSISTANT]})
-    new = generate_ids(
-        model, ids, max_new_tokens, temperature, top_k, seed,
-        stop_ids=frozenset({special[END]}), suppress_ids=suppress, min_new_tokens=min_new_tokens,
-    )  # fmt: skip
-    return tok.decode(new, skip_special_tokens=True)
+    return tok.encode(BEGIN + prompt).ids
+
+
+def generate_ids(
+    model: LightweightLanguageModel,
+    prompts: list[list[int]],
+    cfg: GenerationConfig,
+    stop_ids: frozenset[int] = frozenset(),
+    suppress_ids: frozenset[int] = frozenset(),
+) -> list[list[list[int]]]:
+    """For each prompt, num_return_sequences lists of new token ids (stop token not included)."""
+    if cfg.num_beams > 1:
+        return [[t for t, _ in beam_search(model, p, cfg, stop_ids, suppress_ids)] for p in prompts]
+    # Sampling several sequences per prompt: the prompt repeated, rows sampled independently.
+    rows = [p for p in prompts for _ in range(cfg.num_return_sequences)]
+    out: list[list[int]] = [[] for _ in rows]
+    for i, token in sample(model, rows, cfg, stop_ids, suppress_ids):
+        out[i].append(token)
+    k = cfg.num_return_sequences
+    return [out[j * k : (j + 1) * k] for j in range(len(prompts))]
+
+
+def generate(model: LightweightLanguageModel, tok: Tokenizer, prompts: list[str], cfg: GenerationConfig) -> list[list[str]]:
+    """Continue each prompt as a story: for each, num_return_sequences texts (the prompt not repeated)."""
+    ids = [encode_prompt(tok, p) for p in prompts]
+    stop, suppress = story_ids(tok)
+    results = generate_ids(model, ids, cfg, stop, suppress)
+    return [[truncate_at_stop(tok.decode(seq, skip_special_tokens=True), cfg.stop)[0] for seq in seqs] for seqs in results]
+
+
+def stream_ids(
+    model: LightweightLanguageModel,
+    tok: Tokenizer,
+    ids: list[int],
+    cfg: GenerationConfig,
+    stop_ids: frozenset[int],
+    suppress_ids: frozenset[int],
+    table: list[bytes] | None = None,
+) -> Iterator[str]:
+    """Text pieces as tokens arrive, never half a UTF-8 character, stop strings held back and cut."""
+    table = table if table is not None else token_bytes(tok)
+    text, stops = TextStream(table), StopStrings(cfg.stop)
+    for _, token in sample(model, [ids], cfg, stop_ids, suppress_ids):
+        piece, stopped = stops.feed(text.push(token))
+        if piece:
+            yield piece
+        if stopped:
+            return
+    piece, stopped = stops.feed(text.flush())
+    if piece:
+        yield piece
+    if not stopped and (rest := stops.flush()):
+        yield rest
+
+
+def stream(model: LightweightLanguageModel, tok: Tokenizer, prompt: str, cfg: GenerationConfig) -> Iterator[str]:
+    """Continue one prompt as a story, streaming (sampling or greedy; not beam search)."""
+    if cfg.num_beams > 1 or cfg.num_return_sequences > 1:
+        raise PahatError("--stream prints one sequence as it is sampled; drop --num-beams / --num-return-sequences")
+    stop, suppress = story_ids(tok)
+    yield from stream_ids(model, tok, encode_prompt(tok, prompt), cfg, stop, suppress)

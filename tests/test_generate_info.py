@@ -10,77 +10,80 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from pahat.checkpoint import load_model
 from pahat.errors import PahatError
-from pahat.generate import generate, generate_ids, next_token
+from pahat.generate import GenerationConfig, generate, generate_ids
 from pahat.info import forward_flops, model_info
 from pahat.model import LightweightLanguageModel, ModelConfig
 
 
 class FixedLogits(torch.nn.Module):
-    """A mock model whose next-token logits are a fixed row per step, whatever the input."""
+    """A mock model whose next-token logits are a fixed row per call, whatever the input."""
 
     def __init__(self, rows: list[list[float]], max_seq_len: int = 8) -> None:
         super().__init__()
-        self.rows = rows
+        self.rows = [[float(x) for x in r] for r in rows]
         self.calls = 0
         self.seen_lengths: list[int] = []
         self.config = ModelConfig(vocab_size=len(rows[0]), embedding_dim=4, max_seq_len=max_seq_len, num_heads_attention=1, num_layers_compress=1, hidden_dim=4)
         self.anchor = torch.nn.Parameter(torch.zeros(1))
 
-    def forward(self, ids: torch.Tensor):
+    def forward(self, ids: torch.Tensor, attention_mask=None, kv_cache=None):
         self.seen_lengths.append(ids.shape[1])
         row = torch.tensor(self.rows[min(self.calls, len(self.rows) - 1)])
         self.calls += 1
         return row.expand(ids.shape[0], ids.shape[1], -1), None
 
 
+def greedy(n: int, **kwargs) -> GenerationConfig:
+    return GenerationConfig(temperature=0.0, max_new_tokens=n, **kwargs)
+
+
 def test_greedy_takes_the_argmax_and_stops_at_the_stop_token() -> None:
     model = FixedLogits([[0, 5, 1, 0], [0, 1, 0, 7], [9, 0, 0, 0], [0, 0, 9, 0]])
-    assert generate_ids(model, [1, 2], max_new_tokens=10, stop_ids=frozenset({0})) == [1, 3]
+    assert generate_ids(model, [[1, 2]], greedy(10), stop_ids=frozenset({0})) == [[[1, 3]]]
     model.calls = 0
-    assert generate_ids(model, [1, 2], max_new_tokens=1) == [1]
+    assert generate_ids(model, [[1, 2]], greedy(1)) == [[[1]]]
 
 
 def test_min_new_tokens_holds_the_stop_token_back() -> None:
-    model = FixedLogits([[9.0, 5.0, 1.0, 0.0]])  # always wants token 0, the stop token
-    assert generate_ids(model, [1], 10, stop_ids=frozenset({0}), min_new_tokens=3) == [1, 1, 1]
+    model = FixedLogits([[9, 5, 1, 0]])  # always wants token 0, the stop token
+    assert generate_ids(model, [[1]], greedy(10, min_new_tokens=3), stop_ids=frozenset({0})) == [[[1, 1, 1]]]
 
 
 def test_sliding_window_keeps_generating_past_max_seq_len() -> None:
+    # max_seq_len 8 keeps 6 tokens when a text outgrows it: contexts 6, 7, 8, then 6 again.
     model = FixedLogits([[0, 1, 0]], max_seq_len=8)
-    out = generate_ids(model, [1] * 6, max_new_tokens=10)
-    assert out == [1] * 10
-    assert model.seen_lengths == [6, 7] + [8] * 8
-
-
-def test_top_k_1_is_greedy_and_sampling_is_reproducible() -> None:
-    logits = torch.tensor([0.1, 2.0, 1.9, -1.0])
-    gen = lambda s: torch.Generator().manual_seed(s)  # noqa: E731
-    assert all(next_token(logits, 1.5, 1, gen(s)) == 1 for s in range(20))
-    draws = lambda s: [next_token(logits, 1.0, 0, g) for g in [gen(s)] for _ in range(30)]  # noqa: E731
-    assert draws(3) == draws(3)
-    assert set(draws(3)) > {1}  # sampling does visit other tokens
-    assert all(next_token(logits, 1.0, 2, gen(s)) in (1, 2) for s in range(50))
+    out = generate_ids(model, [[1] * 6], greedy(10, use_cache=False))
+    assert out == [[[1] * 10]]
+    assert model.seen_lengths == [6, 7, 8] * 3 + [6]
+    model.seen_lengths, model.calls = [], 0
+    generate_ids(model, [[1] * 6], greedy(10))  # with the cache: a prefill of 6, one token at a time, a new prefill of 6
+    assert model.seen_lengths == [6, 1, 1, 6, 1, 1, 6, 1, 1, 6]
 
 
 def test_generate_from_a_trained_model(tiny_run: Path) -> None:
     model, tok = load_model(tiny_run)
-    greedy = generate(model, tok, "Aku", max_new_tokens=20)
-    assert greedy == generate(model, tok, "Aku", max_new_tokens=20)
-    a = generate(model, tok, "Aku", max_new_tokens=20, temperature=1.0, top_k=20, seed=5)
-    assert a == generate(model, tok, "Aku", max_new_tokens=20, temperature=1.0, top_k=20, seed=5)
+    (text,), = generate(model, tok, ["Aku"], greedy(20))
+    assert [[text]] == generate(model, tok, ["Aku"], greedy(20))
+    sampled = GenerationConfig(max_new_tokens=20, temperature=1.0, top_k=20, seed=5)
+    assert generate(model, tok, ["Aku"], sampled) == generate(model, tok, ["Aku"], sampled)
     long_prompt = "Aku pulang ke rumah dan kamu menunggu di teras. " * 20  # longer than max_seq_len = 32
-    assert isinstance(generate(model, tok, long_prompt, max_new_tokens=5), str)
+    (text,), = generate(model, tok, [long_prompt], greedy(5))
+    assert isinstance(text, str)
+    with pytest.raises(PahatError, match="prompt is empty"):
+        generate(model, tok, [" "], greedy(5))
 
 
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [({"prompt": " "}, "prompt is empty"), ({"temperature": -1}, "temperature"), ({"top_k": -2}, "top-k"), ({"max_new_tokens": 0}, "max-new-tokens")],
-)
-def test_bad_generation_values(tiny_run: Path, kwargs: dict, message: str) -> None:
-    model, tok = load_model(tiny_run)
-    args = {"prompt": "Aku", "max_new_tokens": 5, **kwargs}
-    with pytest.raises(PahatError, match=message):
-        generate(model, tok, **args)
+def test_prose_generation_never_emits_chat_markers(tiny_run: Path) -> None:
+    # A mock model that most wants <|user|>, then <|assistant|>, then <|begin|>, then a word:
+    # generate() must write the word and never a turn marker.
+    _, tok = load_model(tiny_run)
+    from pahat.tokenizer import ASSISTANT, BEGIN, USER
+
+    word = tok.encode(" rumah").ids[0]
+    row = [0.0] * tok.get_vocab_size()
+    row[tok.token_to_id(USER)], row[tok.token_to_id(ASSISTANT)], row[tok.token_to_id(BEGIN)], row[word] = 9.0, 8.0, 7.0, 5.0
+    (text,), = generate(FixedLogits([row], max_seq_len=32), tok, ["Aku"], greedy(3))
+    assert text == tok.decode([word] * 3)
 
 
 @pytest.mark.parametrize(
@@ -119,24 +122,3 @@ def test_missing_model_file_is_one_sentence(tiny_run: Path, tmp_path: Path) -> N
         load_model(broken)
     with pytest.raises(PahatError, match="does not exist"):
         model_info(tmp_path / "nowhere")
-
-
-def test_suppressed_tokens_are_never_picked() -> None:
-    logits = torch.tensor([5.0, 4.0, 1.0, 0.0])
-    assert next_token(logits, 0.0, 0, None, suppress=frozenset({0})) == 1
-    gen = torch.Generator().manual_seed(0)
-    assert all(next_token(logits, 2.0, 0, gen, suppress=frozenset({0, 1})) in (2, 3) for _ in range(50))
-    assert logits[0] == 5.0  # the caller's tensor is untouched
-
-
-def test_prose_generation_never_emits_chat_markers(tiny_run: Path) -> None:
-    # A mock model that most wants <|user|>, then <|assistant|>, then a word:
-    # generate() must write the word and never a turn marker.
-    _, tok = load_model(tiny_run)
-    from pahat.tokenizer import ASSISTANT, BEGIN, USER
-
-    word = tok.encode(" rumah").ids[0]
-    row = [0.0] * tok.get_vocab_size()
-    row[tok.token_to_id(USER)], row[tok.token_to_id(ASSISTANT)], row[tok.token_to_id(BEGIN)], row[word] = 9.0, 8.0, 7.0, 5.0
-    text = generate(FixedLogits([row], max_seq_len=32), tok, "Aku", max_new_tokens=3)
-    assert text == tok.decode([word] * 3)
