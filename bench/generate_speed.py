@@ -62,7 +62,7 @@ def main() -> None:
 
     def run_hf(n: int) -> list[int]:
         with torch.no_grad():
-            out = hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=n, min_new_tokens=n, do_sample=False, use_cache=True)
+            out = hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=n, do_sample=False, use_cache=True)
         return out[0, PROMPT:].tolist()
 
     assert len(run_ours(args.new_tokens)) == args.new_tokens and len(run_hf(args.new_tokens)) == args.new_tokens

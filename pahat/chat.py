@@ -1,7 +1,7 @@
 """Chat with a trained model in the turn format `pahat prepare` defined, interactively or from piped stdin.
 
     pahat chat --model runs/demo            # type a message, the reply streams back
-    printf 'Halo, apa kabar?\\n' | pahat chat --model runs/demo --seed 1
+    printf 'Halo, apa kabar?\\n' | pahat chat --model runs/demo --seed 1   # one reply line per input line
 
 The conversation so far is written as `<|begin|><|user|>…<|assistant|>…<|user|>…`
 and the model replies after a final `<|assistant|>`, until it writes `<|user|>`
@@ -11,14 +11,15 @@ the model's window, keeping room for the reply. Commands: /reset, /exit, /help.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator, TextIO
 
 from tokenizers import Tokenizer
 
-from pahat.generate import GenerationConfig, stream_ids
+from pahat.generate import GenerationConfig, new_generator, stream_ids
 from pahat.model import LightweightLanguageModel
 from pahat.stream import token_bytes
-from pahat.tokenizer import ASSISTANT, BEGIN, END, USER, format_chat, special_ids
+from pahat.tokenizer import ASSISTANT, BEGIN, END, USER, chat_prompt_ids, special_ids
 
 HELP = "commands: /reset forgets the conversation, /exit ends it, /help shows this"
 
@@ -33,9 +34,13 @@ class ChatSession:
         self.stop_ids = frozenset({special[USER], special[END], special[BEGIN]})
         self.suppress_ids = frozenset({special[ASSISTANT]})
         self.table = token_bytes(tok)
-        window = model.config.max_seq_len
-        # Room left for the reply before the window starts to slide.
-        self.prompt_budget = window - max(1, window // 4)
+        # One random stream for the whole session: with --seed the session is
+        # reproducible, yet each reply draws fresh numbers.
+        self.generator = new_generator(cfg)
+        self.window = model.config.max_seq_len
+        # Room kept for the reply: max_new_tokens, but at most half the window, so
+        # some conversation always fits. A reply never outgrows the window (see reply).
+        self.prompt_budget = self.window - max(1, min(cfg.max_new_tokens, self.window // 2))
 
     def reset(self) -> None:
         self.turns = []
@@ -45,24 +50,28 @@ class ChatSession:
 
         Raises ValueError with one sentence when the message alone does not fit.
         """
-        turns = self.turns + [message]
+        kept = list(self.turns)
         while True:
-            ids = self.tok.encode(format_chat(turns, open_reply=True)).ids
+            ids = chat_prompt_ids(self.tok, kept + [message])
             if len(ids) <= self.prompt_budget:
+                self.turns = kept  # the dropped exchanges are gone only once the message fits
                 return ids
-            if len(turns) == 1:
+            if not kept:
                 raise ValueError(
                     f"that message is {len(ids)} tokens with its markers, and this model reads at most "
                     f"{self.prompt_budget} before its reply; send a shorter one"
                 )
-            turns = turns[2:]  # drop the oldest exchange, so turns still start with the user
-            self.turns = self.turns[2:]
+            kept = kept[2:]  # drop the oldest exchange, so turns still start with the user
 
     def reply(self, message: str) -> Iterator[str]:
         """Stream the model's reply to message; the exchange is remembered once the reply is complete."""
         ids = self.prompt_ids(message)
+        # The reply ends where the window does, so the model never loses the start of
+        # the conversation (or its <|user|> marker) in the middle of a reply.
+        room = self.window - len(ids)
+        cfg = replace(self.cfg, max_new_tokens=min(self.cfg.max_new_tokens, room), min_new_tokens=min(self.cfg.min_new_tokens, room))
         pieces: list[str] = []
-        for piece in stream_ids(self.model, self.tok, ids, self.cfg, self.stop_ids, self.suppress_ids, self.table):
+        for piece in stream_ids(self.model, self.tok, ids, cfg, self.stop_ids, self.suppress_ids, self.table, self.generator):
             pieces.append(piece)
             yield piece
         self.turns += [message, "".join(pieces).strip()]
@@ -81,18 +90,21 @@ def run_chat(session: ChatSession, stdin: TextIO, stdout: TextIO, interactive: b
                 print(file=stdout)
             return 0
         message = " ".join(line.split())
+        command = message.lower()
+        # Piped, every input line gets exactly one output line (maybe empty), so
+        # a script can pair them; only the exact commands are commands.
         if not message:
+            if not interactive:
+                print(file=stdout, flush=True)
             continue
-        if message.startswith("/"):
-            command = message.split()[0].lower()
-            if command in ("/exit", "/quit"):
-                return 0
-            if command == "/reset":
-                session.reset()
-                if interactive:
-                    print("(the conversation is forgotten)", file=stdout, flush=True)
-            else:
-                print(HELP, file=stdout, flush=True)
+        if command in ("/exit", "/quit"):
+            return 0
+        if command == "/reset":
+            session.reset()
+            print("(the conversation is forgotten)" if interactive else "", file=stdout, flush=True)
+            continue
+        if command == "/help":
+            print(HELP, file=stdout, flush=True)
             continue
         if interactive:
             print("model> ", end="", file=stdout, flush=True)

@@ -259,7 +259,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         "generate",
         help="continue a prompt with a trained model",
         description="Continues each --prompt as a story (after <|begin|>, chat-turn markers suppressed). Greedy at "
-        "--temperature 0, else sampling; --num-beams N for beam search. Several --prompt values run as one batch.",
+        "--temperature 0, else sampling; --num-beams N for beam search. Several --prompt values run as one padded "
+        "batch (beam search takes them one at a time).",
     )
     p.add_argument("--model", required=True, metavar="RUN_DIR", help="model directory written by `pahat train`")
     p.add_argument("--prompt", required=True, action="append", metavar="TEXT", help="the opening to continue; repeat for a batch")
@@ -270,13 +271,15 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
 
 def _run_generate(args: argparse.Namespace) -> int:
     from pahat.checkpoint import load_model
-    from pahat.generate import generate, stream
+    from pahat.generate import check_streamable, generate, stream
 
     cfg = _generation_config(args)  # bad values fail here, before the model loads
     if any(not p.strip() for p in args.prompt):
         raise PahatError("the prompt is empty; give a few words to continue, e.g. --prompt 'Pagi itu aku'")
     if args.stream and len(args.prompt) > 1:
         raise PahatError("--stream prints one text as it grows; give one --prompt")
+    if args.stream:
+        check_streamable(cfg)
     model, tok = load_model(args.model)
     if args.stream:
         print(args.prompt[0], end="", flush=True)
@@ -339,3 +342,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # `pahat ... | head` is fine
         return 0
+    except KeyboardInterrupt:  # Ctrl-C in chat or a stream: stop quietly (training saves its own state)
+        print(file=sys.stderr)
+        return 130

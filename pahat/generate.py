@@ -16,6 +16,7 @@ and per row in a batch, so all three give the same tokens.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -26,7 +27,7 @@ from pahat.errors import PahatError
 from pahat.model import KVCache, LightweightLanguageModel
 from pahat.sampling import SamplingConfig, pick, process_logits
 from pahat.stream import StopStrings, TextStream, token_bytes, truncate_at_stop
-from pahat.tokenizer import ASSISTANT, BEGIN, END, USER, special_ids
+from pahat.tokenizer import ASSISTANT, BEGIN, END, USER, special_ids, story_prompt_ids
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,12 @@ class GenerationConfig:
             raise PahatError(f"--num-return-sequences must be 1 or more (got {self.num_return_sequences})")
         if self.num_beams > 1 and self.num_return_sequences > self.num_beams:
             raise PahatError(f"--num-return-sequences ({self.num_return_sequences}) cannot exceed --num-beams ({self.num_beams})")
+        if self.num_beams == 1 and self.num_return_sequences > 1 and self.temperature == 0:
+            raise PahatError("--num-return-sequences > 1 needs sampling (--temperature above 0) or --num-beams; greedy gives one text")
+        if not math.isfinite(self.length_penalty):
+            raise PahatError(f"--length-penalty must be a finite number (got {self.length_penalty})")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise PahatError(f"--seed must be between 0 and 2**63 - 1 (got {self.seed})")
 
 
 def keep_tokens(max_seq_len: int) -> int:
@@ -164,6 +171,11 @@ class Decoder:
         return out.to(self.device)
 
 
+def new_generator(cfg: GenerationConfig) -> torch.Generator | None:
+    """A CPU generator seeded with cfg.seed, or None (torch's global one) without a seed."""
+    return torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
+
+
 def needs_history(cfg: GenerationConfig) -> bool:
     """Whether a processor reads the tokens so far (building that tensor costs time per token)."""
     return cfg.repetition_penalty != 1.0 or cfg.no_repeat_ngram_size > 0
@@ -181,13 +193,16 @@ def sample(
     cfg: GenerationConfig,
     stop_ids: frozenset[int] = frozenset(),
     suppress_ids: frozenset[int] = frozenset(),
+    generator: torch.Generator | None = None,
 ) -> Iterator[tuple[int, int]]:
     """Greedy or sampled decoding of a batch; yields (row, token) as each token is chosen.
 
     A row ends at a stop token (not yielded) or after max_new_tokens. The
     caller may stop iterating at any time (stop strings, a closed stream).
+    Draws come from `generator` if given (a chat keeps one for its whole
+    session), else from a new one seeded with cfg.seed.
     """
-    gen = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
+    gen = generator if generator is not None else new_generator(cfg)
     decoder = Decoder(model, prompts, cfg.use_cache)
     live = [True] * len(prompts)
     for step in range(cfg.max_new_tokens):
@@ -206,14 +221,23 @@ def sample(
         decoder.append(tokens)  # ended rows keep a token too, so the batch stays aligned; it is never read
 
 
+@dataclass(frozen=True)
+class Hypothesis:
+    """One beam-search result: its new tokens (stop token not included), its score, how it ended."""
+
+    tokens: list[int]
+    score: float
+    ended: bool  # True: it picked a stop token; False: it ran to max_new_tokens
+
+
 def beam_search(
     model: LightweightLanguageModel,
     prompt: list[int],
     cfg: GenerationConfig,
     stop_ids: frozenset[int] = frozenset(),
     suppress_ids: frozenset[int] = frozenset(),
-) -> list[tuple[list[int], float]]:
-    """HF-style beam search for one prompt: num_return_sequences (tokens, score), best first.
+) -> list[Hypothesis]:
+    """HF-style beam search for one prompt: num_return_sequences hypotheses, best first.
 
     Scores are summed log-probabilities (after repetition penalty and
     no-repeat-ngram) divided by generated_length ** length_penalty, the stop
@@ -227,13 +251,14 @@ def beam_search(
     generated: list[list[int]] = [[] for _ in range(n)]
     scores = torch.full((n,), float("-inf"))
     scores[0] = 0.0  # all beams start equal; only one may expand at first, or the n would be copies
-    finished: list[tuple[float, list[int]]] = []
+    finished: list[tuple[float, list[int], bool]] = []
+    done = False  # ended by the stopping rule, not by max_new_tokens
 
     def normalised(total: float, length: int) -> float:
         return total / max(length, 1) ** cfg.length_penalty
 
     def worst_kept() -> float:
-        return sorted(s for s, _ in finished)[-n] if len(finished) >= n else float("-inf")
+        return sorted(h[0] for h in finished)[-n] if len(finished) >= n else float("-inf")
 
     for step in range(cfg.max_new_tokens):
         logprobs = torch.log_softmax(decoder.logits(), dim=-1)
@@ -252,7 +277,7 @@ def beam_search(
             if token in stop_ids:
                 if rank < n:  # HF keeps a finished beam only if it ranks among the top n
                     # Its length counts the stop token, whose log-prob is in the sum (as in HF).
-                    finished.append((normalised(value, len(generated[parent]) + 1), generated[parent]))
+                    finished.append((normalised(value, len(generated[parent]) + 1), generated[parent], True))
                 continue
             parents.append(parent)
             tokens.append(token)
@@ -260,6 +285,7 @@ def beam_search(
             if len(parents) == n:
                 break
         if not parents:
+            done = True
             break
         while len(parents) < n:  # fewer live candidates than beams: pad with dead copies
             parents.append(parents[0])
@@ -271,16 +297,20 @@ def beam_search(
         decoder.append(tokens)
         if len(finished) >= n:
             if cfg.early_stopping:
+                done = True
                 break
             best_possible = normalised(float(scores.max()), len(generated[0]))
             if worst_kept() >= best_possible:
+                done = True
                 break
-    # Beams still running at the end count as hypotheses too.
-    for total, tokens in zip(scores.tolist(), generated):
-        if total > float("-inf"):
-            finished.append((normalised(total, len(tokens)), tokens))
+    # Beams still running when max_new_tokens ran out count as hypotheses too (as in
+    # HF); after the stopping rule they do not, or a text cut mid-way could win.
+    if not done or len(finished) < cfg.num_return_sequences:
+        for total, tokens in zip(scores.tolist(), generated):
+            if total > float("-inf"):
+                finished.append((normalised(total, len(tokens)), tokens, False))
     finished.sort(key=lambda h: h[0], reverse=True)
-    return [(tokens, score) for score, tokens in finished[: cfg.num_return_sequences]]
+    return [Hypothesis(tokens, score, ended) for score, tokens, ended in finished[: cfg.num_return_sequences]]
 
 
 # ---------------------------------------------------------------- text
@@ -293,9 +323,10 @@ def story_ids(tok: Tokenizer) -> tuple[frozenset[int], frozenset[int]]:
 
 
 def encode_prompt(tok: Tokenizer, prompt: str) -> list[int]:
+    """`<|begin|>` + the prompt, whose text is encoded literally (a typed "<|end|>" is just text)."""
     if not prompt.strip():
         raise PahatError("the prompt is empty; give a few words to continue, e.g. --prompt 'Pagi itu aku'")
-    return tok.encode(BEGIN + prompt).ids
+    return story_prompt_ids(tok, prompt)
 
 
 def generate_ids(
@@ -307,7 +338,7 @@ def generate_ids(
 ) -> list[list[list[int]]]:
     """For each prompt, num_return_sequences lists of new token ids (stop token not included)."""
     if cfg.num_beams > 1:
-        return [[t for t, _ in beam_search(model, p, cfg, stop_ids, suppress_ids)] for p in prompts]
+        return [[h.tokens for h in beam_search(model, p, cfg, stop_ids, suppress_ids)] for p in prompts]
     # Sampling several sequences per prompt: the prompt repeated, rows sampled independently.
     rows = [p for p in prompts for _ in range(cfg.num_return_sequences)]
     out: list[list[int]] = [[] for _ in rows]
@@ -318,11 +349,34 @@ def generate_ids(
 
 
 def generate(model: LightweightLanguageModel, tok: Tokenizer, prompts: list[str], cfg: GenerationConfig) -> list[list[str]]:
-    """Continue each prompt as a story: for each, num_return_sequences texts (the prompt not repeated)."""
+    """Continue each prompt as a story: for each, num_return_sequences texts (the prompt not repeated).
+
+    With stop strings and sampling, a row's text is watched as it grows and the
+    row is done at its first stop string; generation ends when every row is.
+    Beam search ranks whole hypotheses, so its texts are cut afterwards.
+    """
     ids = [encode_prompt(tok, p) for p in prompts]
     stop, suppress = story_ids(tok)
-    results = generate_ids(model, ids, cfg, stop, suppress)
-    return [[truncate_at_stop(tok.decode(seq, skip_special_tokens=True), cfg.stop)[0] for seq in seqs] for seqs in results]
+    if cfg.num_beams > 1 or not cfg.stop:
+        results = generate_ids(model, ids, cfg, stop, suppress)
+        return [[truncate_at_stop(tok.decode(seq, skip_special_tokens=True), cfg.stop)[0] for seq in seqs] for seqs in results]
+    table = token_bytes(tok)
+    rows = [p for p in ids for _ in range(cfg.num_return_sequences)]
+    texts, watchers = [TextStream(table) for _ in rows], [StopStrings(cfg.stop) for _ in rows]
+    out, done = [""] * len(rows), [False] * len(rows)
+    for i, token in sample(model, rows, cfg, stop, suppress):
+        if done[i]:
+            continue
+        piece, done[i] = watchers[i].feed(texts[i].push(token))
+        out[i] += piece
+        if all(done):
+            break
+    for i in range(len(rows)):
+        if not done[i]:
+            piece, stopped = watchers[i].feed(texts[i].flush())
+            out[i] += piece + ("" if stopped else watchers[i].flush())
+    k = cfg.num_return_sequences
+    return [out[j * k : (j + 1) * k] for j in range(len(prompts))]
 
 
 def stream_ids(
@@ -333,11 +387,12 @@ def stream_ids(
     stop_ids: frozenset[int],
     suppress_ids: frozenset[int],
     table: list[bytes] | None = None,
+    generator: torch.Generator | None = None,
 ) -> Iterator[str]:
     """Text pieces as tokens arrive, never half a UTF-8 character, stop strings held back and cut."""
     table = table if table is not None else token_bytes(tok)
     text, stops = TextStream(table), StopStrings(cfg.stop)
-    for _, token in sample(model, [ids], cfg, stop_ids, suppress_ids):
+    for _, token in sample(model, [ids], cfg, stop_ids, suppress_ids, generator):
         piece, stopped = stops.feed(text.push(token))
         if piece:
             yield piece
@@ -350,9 +405,13 @@ def stream_ids(
         yield rest
 
 
-def stream(model: LightweightLanguageModel, tok: Tokenizer, prompt: str, cfg: GenerationConfig) -> Iterator[str]:
-    """Continue one prompt as a story, streaming (sampling or greedy; not beam search)."""
+def check_streamable(cfg: GenerationConfig) -> None:
     if cfg.num_beams > 1 or cfg.num_return_sequences > 1:
-        raise PahatError("--stream prints one sequence as it is sampled; drop --num-beams / --num-return-sequences")
+        raise PahatError("--stream prints one text as it is sampled; drop --num-beams and --num-return-sequences")
+
+
+def stream(model: LightweightLanguageModel, tok: Tokenizer, prompt: str, cfg: GenerationConfig) -> Iterator[str]:
+    """Continue one prompt as a story, streaming (sampling or greedy; not beam search). Checks before it yields."""
+    check_streamable(cfg)
     stop, suppress = story_ids(tok)
-    yield from stream_ids(model, tok, encode_prompt(tok, prompt), cfg, stop, suppress)
+    return stream_ids(model, tok, encode_prompt(tok, prompt), cfg, stop, suppress)

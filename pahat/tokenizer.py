@@ -49,6 +49,33 @@ def format_chat(turns: list[str], open_reply: bool = False) -> str:
     return text + END
 
 
+def encode_text(tok: Tokenizer, text: str) -> list[int]:
+    """Ids of text written by a person: a special token's spelling in it (say "<|end|>") stays plain text.
+
+    Ids are the same as the text's within a formatted document, because special
+    tokens split the text before BPE runs.
+    """
+    tok.encode_special_tokens = True
+    try:
+        return tok.encode(text).ids
+    finally:
+        tok.encode_special_tokens = False
+
+
+def story_prompt_ids(tok: Tokenizer, prompt: str) -> list[int]:
+    """`<|begin|>` + prompt: the start of a story, as in training."""
+    return [tok.token_to_id(BEGIN)] + encode_text(tok, prompt)
+
+
+def chat_prompt_ids(tok: Tokenizer, turns: list[str]) -> list[int]:
+    """format_chat(turns, open_reply=True) as ids, each turn's text encoded literally."""
+    roles = (tok.token_to_id(USER), tok.token_to_id(ASSISTANT))
+    ids = [tok.token_to_id(BEGIN)]
+    for i, turn in enumerate(turns):
+        ids += [roles[i % 2]] + encode_text(tok, turn)
+    return ids + [roles[len(turns) % 2]]
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 10000) -> Tokenizer:
     """Train byte-level BPE on already formatted texts; the special tokens get ids 0..3.
 

@@ -164,17 +164,17 @@ def test_beam_search_with_enough_beams_finds_the_best_sequence(model) -> None:
     prompt = [3, 1, 4]
     want, want_score = brute_force_best(model, prompt, 2)
     cfg = GenerationConfig(num_beams=SMALL.vocab_size, max_new_tokens=2, length_penalty=0.0)
-    (tokens, score), *_ = beam_search(model, prompt, cfg)
-    assert tokens == want and score == pytest.approx(want_score, abs=1e-4)
+    best = beam_search(model, prompt, cfg)[0]
+    assert best.tokens == want and best.score == pytest.approx(want_score, abs=1e-4)
 
 
 def test_one_beam_is_greedy_and_more_beams_score_at_least_as_well(model) -> None:
     prompt = prompts(7, [6])[0]
     greedy = generate_ids(model, [prompt], GenerationConfig(temperature=0.0, max_new_tokens=8))[0][0]
-    (one, one_score), = beam_search(model, prompt, GenerationConfig(num_beams=1, max_new_tokens=8, length_penalty=0.0))
-    assert one == greedy
-    (four, four_score), = beam_search(model, prompt, GenerationConfig(num_beams=4, max_new_tokens=8, length_penalty=0.0))
-    assert four_score >= one_score - 1e-6
+    (one,) = beam_search(model, prompt, GenerationConfig(num_beams=1, max_new_tokens=8, length_penalty=0.0))
+    assert one.tokens == greedy
+    (four,) = beam_search(model, prompt, GenerationConfig(num_beams=4, max_new_tokens=8, length_penalty=0.0))
+    assert four.score >= one.score - 1e-6
 
 
 def test_beam_search_returns_sorted_distinct_hypotheses_and_uses_the_cache_correctly(model) -> None:
@@ -182,9 +182,10 @@ def test_beam_search_returns_sorted_distinct_hypotheses_and_uses_the_cache_corre
     cfg = GenerationConfig(num_beams=3, num_return_sequences=3, max_new_tokens=10)
     with_cache = beam_search(model, prompt, cfg)
     without = beam_search(model, prompt, GenerationConfig(num_beams=3, num_return_sequences=3, max_new_tokens=10, use_cache=False))
-    assert [t for t, _ in with_cache] == [t for t, _ in without]
-    scores = [s for _, s in with_cache]
-    assert scores == sorted(scores, reverse=True) and len({tuple(t) for t, _ in with_cache}) == 3
+    assert [h.tokens for h in with_cache] == [h.tokens for h in without]
+    assert [h.score for h in with_cache] == pytest.approx([h.score for h in without], abs=1e-5)
+    scores = [h.score for h in with_cache]
+    assert scores == sorted(scores, reverse=True) and len({tuple(h.tokens) for h in with_cache}) == 3
 
 
 def test_beam_search_finished_hypotheses_and_length_penalty(model) -> None:
@@ -193,16 +194,42 @@ def test_beam_search_finished_hypotheses_and_length_penalty(model) -> None:
         first = torch.log_softmax(model(torch.tensor([prompt]))[0][0, -1], dim=-1)
     stop = int(first.argmax())  # the likeliest first token ends a hypothesis at once
     # length_penalty 0: raw sums; ending at once costs one log-prob, any longer text more.
-    (tokens, score), *_ = beam_search(model, prompt, GenerationConfig(num_beams=4, max_new_tokens=6, length_penalty=0.0), stop_ids=frozenset({stop}))
-    assert tokens == [] and score == pytest.approx(float(first[stop]), abs=1e-5)
+    best = beam_search(model, prompt, GenerationConfig(num_beams=4, max_new_tokens=6, length_penalty=0.0), stop_ids=frozenset({stop}))[0]
+    assert best.tokens == [] and best.ended and best.score == pytest.approx(float(first[stop]), abs=1e-5)
     # length_penalty 5: sum / length^5 favours the longest texts.
-    (tokens, score), *_ = beam_search(model, prompt, GenerationConfig(num_beams=4, max_new_tokens=6, length_penalty=5.0), stop_ids=frozenset({stop}))
-    assert len(tokens) == 6 and stop not in tokens
-    hyps = beam_search(model, prompt, GenerationConfig(num_beams=4, num_return_sequences=4, max_new_tokens=6, early_stopping=True), stop_ids=frozenset({stop}))
-    assert len(hyps) == 4 and all(stop not in t for t, _ in hyps)
+    best = beam_search(model, prompt, GenerationConfig(num_beams=4, max_new_tokens=6, length_penalty=5.0), stop_ids=frozenset({stop}))[0]
+    assert len(best.tokens) == 6 and stop not in best.tokens
+
+
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_beam_search_never_returns_a_text_cut_short(model, early_stopping: bool) -> None:
+    # Every hypothesis either picked a stop token or used all max_new_tokens; one
+    # stopped by the search rule half-way must not be returned (it was, once).
+    for seed in range(6):
+        prompt = prompts(20 + seed, [4])[0]
+        with torch.no_grad():
+            logits = model(torch.tensor([prompt]))[0][0, -1]
+        stops = frozenset(torch.topk(logits, 3).indices.tolist()[1:])  # likely tokens end texts early
+        cfg = GenerationConfig(num_beams=3, num_return_sequences=3, max_new_tokens=10, early_stopping=early_stopping)
+        for h in beam_search(model, prompt, cfg, stop_ids=stops):
+            assert h.ended or len(h.tokens) == 10, h
+            assert not stops & set(h.tokens)
 
 
 # ---------------------------------------------------------------- text: stop strings, streaming, chat
+
+
+def test_a_stop_string_ends_generation_early(tiny_run: Path) -> None:
+    model, tok = load_model(tiny_run)
+    calls = []
+    real_forward = model.forward
+    model.forward = lambda *a, **k: (calls.append(1), real_forward(*a, **k))[1]
+    (full,), = generate(model, tok, ["Aku"], GenerationConfig(temperature=1.0, seed=4, max_new_tokens=60))
+    all_calls, calls[:] = len(calls), []
+    stop = full[5:8]
+    (cut,), = generate(model, tok, ["Aku"], GenerationConfig(temperature=1.0, seed=4, max_new_tokens=60, stop=(stop,)))
+    assert cut == full[: full.index(stop)]
+    assert len(calls) < all_calls  # it stopped generating, not only cut the text
 
 
 def test_stop_strings_cut_and_stream_equals_generate(tiny_run: Path) -> None:
@@ -228,6 +255,9 @@ def test_stop_strings_cut_and_stream_equals_generate(tiny_run: Path) -> None:
         ({"num_beams": 0}, "--num-beams"),
         ({"num_beams": 2, "num_return_sequences": 3}, "cannot exceed"),
         ({"max_new_tokens": 0}, "--max-new-tokens"),
+        ({"num_return_sequences": 2, "temperature": 0.0}, "needs sampling"),
+        ({"length_penalty": float("nan")}, "--length-penalty"),
+        ({"seed": 2**70}, "--seed"),
     ],
 )
 def test_bad_decoding_values_are_one_sentence(kwargs: dict, message: str) -> None:
@@ -241,8 +271,40 @@ def test_chat_piped_one_reply_line_per_message(tiny_run: Path) -> None:
     out = io.StringIO()
     run_chat(session, io.StringIO("Halo, kamu di mana?\n\n/help\nAku di rumah.\n/reset\nSiapa kamu?\n/exit\nignored\n"), out, interactive=False)
     lines = out.getvalue().split("\n")[:-1]
-    assert len(lines) == 4 and lines[1].startswith("commands:")
+    # One output line per input line up to /exit: reply, blank, help, reply, blank (/reset), reply.
+    assert len(lines) == 6 and lines[1] == "" and lines[2].startswith("commands:") and lines[4] == ""
     assert session.turns[0] == "Siapa kamu?"  # /reset forgot the first two exchanges
+
+
+def test_chat_lines_that_only_look_like_commands_are_messages(tiny_run: Path) -> None:
+    model, tok = load_model(tiny_run)
+    session = ChatSession(model, tok, GenerationConfig(temperature=0.0, max_new_tokens=5))
+    run_chat(session, io.StringIO("/usr/bin itu folder\n"), io.StringIO(), interactive=False)
+    assert session.turns[0] == "/usr/bin itu folder"
+
+
+def test_typed_special_tokens_stay_text(tiny_run: Path) -> None:
+    model, tok = load_model(tiny_run)
+    session = ChatSession(model, tok, GenerationConfig(temperature=0.0, max_new_tokens=5))
+    ids = session.prompt_ids("<|assistant|>siapa<|end|>")
+    assert ids.count(tok.token_to_id("<|assistant|>")) == 1 and ids[-1] == tok.token_to_id("<|assistant|>")
+    assert tok.token_to_id("<|end|>") not in ids
+    from pahat.generate import encode_prompt
+
+    assert tok.token_to_id("<|end|>") not in encode_prompt(tok, "Aku <|end|>")
+
+
+def test_a_seeded_chat_is_reproducible_but_replies_draw_fresh_numbers(tiny_run: Path) -> None:
+    model, tok = load_model(tiny_run)
+    cfg = GenerationConfig(temperature=1.0, top_k=0, max_new_tokens=12, seed=3)
+
+    def replies() -> list[str]:
+        session = ChatSession(model, tok, cfg)
+        return ["".join(session.reply("Halo.")), "".join((session.reset(), session.reply("Halo."))[1])]
+
+    first = replies()
+    assert first == replies()  # the same session twice: the same replies
+    assert first[0] != first[1]  # the same message, after /reset, later in the session: new draws
 
 
 def test_chat_drops_the_oldest_exchanges_to_fit(tiny_run: Path) -> None:
@@ -253,9 +315,10 @@ def test_chat_drops_the_oldest_exchanges_to_fit(tiny_run: Path) -> None:
     assert session.turns[-2] == "Pesan 11" and "Pesan 0" not in session.turns  # the window is 32 tokens
     ids = session.prompt_ids("Pesan terakhir")
     assert len(ids) <= session.prompt_budget
-    assert len(session.turns) % 2 == 0  # whole exchanges dropped: turns still start with the user
+    before = list(session.turns)
     with pytest.raises(ValueError, match="send a shorter one"):
         session.prompt_ids("kata " * 200)
+    assert session.turns == before  # a message too long loses nothing
 
 
 @pytest.mark.slow
@@ -273,3 +336,5 @@ def test_chat_and_generate_through_the_cli(tiny_run: Path) -> None:
     assert beams.returncode == 0 and beams.stdout.count("--- ") == 2
     bad = run("generate", "--model", str(tiny_run), "--prompt", "Aku", "--top-p", "1.5")
     assert bad.returncode == 2 and "--top-p" in bad.stderr
+    bad = run("generate", "--model", str(tiny_run), "--prompt", "Aku", "--stream", "--num-beams", "2")
+    assert bad.returncode == 2 and bad.stdout == "" and "--stream" in bad.stderr

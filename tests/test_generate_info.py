@@ -122,3 +122,18 @@ def test_missing_model_file_is_one_sentence(tiny_run: Path, tmp_path: Path) -> N
         load_model(broken)
     with pytest.raises(PahatError, match="does not exist"):
         model_info(tmp_path / "nowhere")
+
+
+def test_samplers_run_through_the_generation_loop() -> None:
+    # Known logits: top-k 2 only ever draws the two best; a strong repetition
+    # penalty makes greedy leave a token it has already written.
+    model = FixedLogits([[0.0, 3.0, 2.9, 1.0, -1.0]])
+    seen = set()
+    for seed in range(40):
+        (seqs,) = generate_ids(model, [[4]], GenerationConfig(temperature=1.0, top_k=2, max_new_tokens=3, seed=seed))
+        seen |= set(seqs[0])
+    assert seen == {1, 2}
+    (seqs,) = generate_ids(model, [[4]], GenerationConfig(temperature=0.0, repetition_penalty=10.0, max_new_tokens=3))
+    assert seqs[0] == [1, 2, 3]  # 3.0 -> 0.3 once written, then 2.9 -> 0.29, then 1.0 is best
+    (seqs,) = generate_ids(model, [[1, 2]], GenerationConfig(temperature=0.0, no_repeat_ngram_size=2, max_new_tokens=2))
+    assert seqs[0] == [1, 1]  # after ... 2, 1 the bigram (1, 2) would repeat: 2 is banned, 1 again is fine

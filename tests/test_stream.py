@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 import unicodedata
 from typing import Iterator
 
@@ -105,10 +104,8 @@ def test_invalid_bytes_become_replacement_and_stream_goes_on(tok: Tokenizer, tab
     assert stream.push(b) == "b"
 
 
-def test_token_bytes_covers_vocab_quickly(tok: Tokenizer) -> None:
-    start = time.perf_counter()
+def test_token_bytes_covers_vocab(tok: Tokenizer) -> None:
     table = token_bytes(tok)
-    assert time.perf_counter() - start < 0.2
     assert len(table) == tok.get_vocab_size()
     # Every single byte is in the alphabet, so 256 one-byte tokens exist.
     assert {t for t in table if len(t) == 1} == {bytes([b]) for b in range(256)}
