@@ -16,8 +16,7 @@ from typing import Iterator, TextIO
 
 from tokenizers import Tokenizer
 
-from pahat.generate import GenerationConfig, new_generator, stream_ids
-from pahat.model import LightweightLanguageModel
+from pahat.generate import GenerationConfig, Model, max_seq_len_of, new_generator, stream_ids
 from pahat.stream import token_bytes
 from pahat.tokenizer import ASSISTANT, BEGIN, END, USER, chat_prompt_ids, special_ids
 
@@ -27,7 +26,7 @@ HELP = "commands: /reset forgets the conversation, /exit ends it, /help shows th
 class ChatSession:
     """The turns so far and how to extend them by one exchange."""
 
-    def __init__(self, model: LightweightLanguageModel, tok: Tokenizer, cfg: GenerationConfig) -> None:
+    def __init__(self, model: Model, tok: Tokenizer, cfg: GenerationConfig) -> None:
         self.model, self.tok, self.cfg = model, tok, cfg
         self.turns: list[str] = []  # user, assistant, user, assistant ...
         special = special_ids(tok)
@@ -37,7 +36,7 @@ class ChatSession:
         # One random stream for the whole session: with --seed the session is
         # reproducible, yet each reply draws fresh numbers.
         self.generator = new_generator(cfg)
-        self.window = model.config.max_seq_len
+        self.window = max_seq_len_of(model)
         # Room kept for the reply: max_new_tokens, but at most half the window, so
         # some conversation always fits. A reply never outgrows the window (see reply).
         self.prompt_budget = self.window - max(1, min(cfg.max_new_tokens, self.window // 2))

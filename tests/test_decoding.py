@@ -332,9 +332,71 @@ def test_chat_and_generate_through_the_cli(tiny_run: Path) -> None:
     streamed = run("generate", "--model", str(tiny_run), "--prompt", "Aku", "--temperature", "0", "--max-new-tokens", "8", "--stream")
     plain = run("generate", "--model", str(tiny_run), "--prompt", "Aku", "--temperature", "0", "--max-new-tokens", "8")
     assert streamed.stdout == plain.stdout
+    by_torch = run("generate", "--model", str(tiny_run), "--prompt", "Aku", "--temperature", "0", "--max-new-tokens", "8", "--backend", "torch")
+    assert by_torch.stdout == plain.stdout
     beams = run("generate", "--model", str(tiny_run), "--prompt", "Aku", "--num-beams", "3", "--num-return-sequences", "2", "--max-new-tokens", "8")
     assert beams.returncode == 0 and beams.stdout.count("--- ") == 2
     bad = run("generate", "--model", str(tiny_run), "--prompt", "Aku", "--top-p", "1.5")
     assert bad.returncode == 2 and "--top-p" in bad.stderr
     bad = run("generate", "--model", str(tiny_run), "--prompt", "Aku", "--stream", "--num-beams", "2")
     assert bad.returncode == 2 and bad.stdout == "" and "--stream" in bad.stderr
+
+
+# ---------------------------------------------------------------- the NumPy runtime
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_numpy_runtime_gives_the_torch_logits(model, use_cache: bool) -> None:
+    # A padded batch, 30 steps: the window slides, the cache is rebuilt; every step within 1e-5.
+    from pahat.generate import numpy_backend
+
+    fast = numpy_backend(model)
+    ps = prompts(30, [3, 16, 9])
+    a, b = Decoder(model, ps, use_cache), Decoder(fast, ps, use_cache)
+    for _ in range(30):
+        la, lb = a.logits(), b.logits()
+        torch.testing.assert_close(lb, la, atol=1e-5, rtol=0)
+        tokens = la.argmax(dim=-1).tolist()
+        a.append(tokens)
+        b.append(tokens)
+
+
+def test_numpy_runtime_same_tokens_greedy_sampled_and_beams(model) -> None:
+    from pahat.generate import numpy_backend
+
+    fast = numpy_backend(model)
+    ps = prompts(31, [2, 7, 12])
+    for cfg in (GenerationConfig(temperature=0.0, max_new_tokens=20), GenerationConfig(temperature=1.0, seed=5, max_new_tokens=20)):
+        assert generate_ids(fast, ps, cfg) == generate_ids(model, ps, cfg)
+    beams = GenerationConfig(num_beams=3, num_return_sequences=2, max_new_tokens=8)
+    assert [h.tokens for h in beam_search(fast, ps[1], beams)] == [h.tokens for h in beam_search(model, ps[1], beams)]
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_numpy_runtime_loads_a_model_directory(tiny_run: Path, tmp_path: Path, tie: bool) -> None:
+    import shutil
+
+    from pahat.checkpoint import save_weights
+    from pahat.files import atomic_write_json
+    from pahat.runtime import NumpyModel
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    model, _ = load_model(run)
+    if tie:  # rewrite the directory as a tied model: the file has no D matrix then
+        cfg = ModelConfig(**{**model.config.to_dict(), "tie_embeddings": True})
+        torch.manual_seed(0)
+        model = LightweightLanguageModel(cfg).eval()
+        save_weights(run, model)
+        atomic_write_json(run / "config.json", cfg.to_dict())
+    fast = NumpyModel.load(run)
+    ids = torch.tensor([[0, 5, 9, 11, 30]])
+    with torch.no_grad():
+        want, _ = model(ids)
+    got = fast.forward(ids.numpy(), None, fast.new_cache(1), last_only=False)
+    assert abs(got - want.numpy()).max() < 1e-5
+
+
+def test_the_runtime_imports_no_torch() -> None:
+    code = "import sys, pahat.runtime, pahat.stream; sys.exit(1 if 'torch' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
