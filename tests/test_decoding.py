@@ -47,13 +47,17 @@ def test_cache_and_no_cache_give_the_same_logits_and_tokens(model, lengths: list
     # several lengths in one batch means left padding, with and without the cache.
     for seed in range(3):
         ps = prompts(seed * 10 + len(lengths), lengths)
-        with_cache, without = Decoder(model, ps, use_cache=True), Decoder(model, ps, use_cache=False)
-        for _ in range(30):
-            a, b = with_cache.logits(), without.logits()
-            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
-            tokens = a.argmax(dim=-1).tolist()
-            with_cache.append(tokens)
-            without.append(tokens)
+        assert_same_logits(Decoder(model, ps, use_cache=True), Decoder(model, ps, use_cache=False), steps=30)
+
+
+def assert_same_logits(a: Decoder, b: Decoder, steps: int) -> None:
+    """Both decoders see the same tokens (a's argmax) and give logits within 1e-5 at every step."""
+    for _ in range(steps):
+        la, lb = a.logits(), b.logits()
+        torch.testing.assert_close(lb, la, atol=1e-5, rtol=0)
+        tokens = la.argmax(dim=-1).tolist()
+        a.append(tokens)
+        b.append(tokens)
 
 
 def test_cache_tokens_match_under_greedy_generation(model) -> None:
@@ -352,13 +356,7 @@ def test_numpy_runtime_gives_the_torch_logits(model, use_cache: bool) -> None:
 
     fast = numpy_backend(model)
     ps = prompts(30, [3, 16, 9])
-    a, b = Decoder(model, ps, use_cache), Decoder(fast, ps, use_cache)
-    for _ in range(30):
-        la, lb = a.logits(), b.logits()
-        torch.testing.assert_close(lb, la, atol=1e-5, rtol=0)
-        tokens = la.argmax(dim=-1).tolist()
-        a.append(tokens)
-        b.append(tokens)
+    assert_same_logits(Decoder(model, ps, use_cache), Decoder(fast, ps, use_cache), steps=30)
 
 
 def test_numpy_runtime_same_tokens_greedy_sampled_and_beams(model) -> None:
