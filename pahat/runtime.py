@@ -8,7 +8,7 @@ It computes what pahat.model.LightweightLanguageModel computes in eval mode
 (tested to 1e-5, with padding and the cache), from the same model.safetensors.
 Why a second forward pass: decoding one token of the seed's model is ~45 tiny
 operators, and eager PyTorch spends 10-30 us of overhead on each on a CPU,
-NumPy 1-3 us; so this decodes about twice as fast (bench/generate_speed.py).
+NumPy 1-10 us; so this decodes about 1.7x as fast (bench/generate_speed.py).
 It imports no torch, so a server that only generates does not need it.
 """
 
