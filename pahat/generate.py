@@ -29,7 +29,7 @@ from pahat.checkpoint import model_state
 from pahat.model import KVCache, LightweightLanguageModel
 from pahat.runtime import NumpyCache, NumpyModel
 from pahat.sampling import SamplingConfig, pick, process_logits
-from pahat.stream import StopStrings, TextStream, token_bytes, truncate_at_stop
+from pahat.stream import StopStrings, TextStream, decode_stream, token_bytes, truncate_at_stop
 from pahat.tokenizer import ASSISTANT, BEGIN, END, USER, special_ids, story_prompt_ids
 
 
@@ -422,18 +422,9 @@ def stream_ids(
 ) -> Iterator[str]:
     """Text pieces as tokens arrive, never half a UTF-8 character, stop strings held back and cut."""
     table = table if table is not None else token_bytes(tok)
-    text, stops = TextStream(table), StopStrings(cfg.stop)
-    for _, token in sample(model, [ids], cfg, stop_ids, suppress_ids, generator):
-        piece, stopped = stops.feed(text.push(token))
-        if piece:
-            yield piece
-        if stopped:
-            return
-    piece, stopped = stops.feed(text.flush())
-    if piece:
-        yield piece
-    if not stopped and (rest := stops.flush()):
-        yield rest
+    # decode_stream pulls no token after a stop string, so sampling stops there too.
+    tokens = (token for _, token in sample(model, [ids], cfg, stop_ids, suppress_ids, generator))
+    return decode_stream(tokens, table, cfg.stop)
 
 
 def check_streamable(cfg: GenerationConfig) -> None:

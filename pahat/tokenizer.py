@@ -36,17 +36,19 @@ def format_prose(title: str, paragraphs: list[str]) -> str:
     return f"{BEGIN}{title}\n\n{body}{END}" if title else f"{BEGIN}{body}{END}"
 
 
+def turn_roles(count: int) -> list[str]:
+    """The markers of `count` turns: user, assistant, user, ... (the one rule of the chat format)."""
+    return [(USER, ASSISTANT)[i % 2] for i in range(count)]
+
+
 def format_chat(turns: list[str], open_reply: bool = False) -> str:
     """A conversation: turns alternate user, assistant, user...
 
     open_reply=True leaves the conversation open after an `<|assistant|>` marker
     (no END), which is the prompt for the model's next reply.
     """
-    roles = (USER, ASSISTANT)
-    text = BEGIN + "".join(roles[i % 2] + turn for i, turn in enumerate(turns))
-    if open_reply:
-        return text + ASSISTANT
-    return text + END
+    text = BEGIN + "".join(role + turn for role, turn in zip(turn_roles(len(turns)), turns))
+    return text + (ASSISTANT if open_reply else END)
 
 
 def encode_text(tok: Tokenizer, text: str) -> list[int]:
@@ -69,11 +71,11 @@ def story_prompt_ids(tok: Tokenizer, prompt: str) -> list[int]:
 
 def chat_prompt_ids(tok: Tokenizer, turns: list[str]) -> list[int]:
     """format_chat(turns, open_reply=True) as ids, each turn's text encoded literally."""
-    roles = (tok.token_to_id(USER), tok.token_to_id(ASSISTANT))
+    roles = [tok.token_to_id(role) for role in turn_roles(len(turns) + 1)]
     ids = [tok.token_to_id(BEGIN)]
-    for i, turn in enumerate(turns):
-        ids += [roles[i % 2]] + encode_text(tok, turn)
-    return ids + [roles[len(turns) % 2]]
+    for role, turn in zip(roles, turns):
+        ids += [role] + encode_text(tok, turn)
+    return ids + [roles[-1]]
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 10000) -> Tokenizer:

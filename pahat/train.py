@@ -161,9 +161,13 @@ class TokenData:
     def random_batch(self, batch_size: int, seq_len: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, y), each (B, T) int64, y = x shifted by one; window starts drawn from gen."""
         starts = torch.randint(len(self.tokens) - seq_len, (batch_size,), generator=gen).numpy()
-        idx = starts[:, None] + np.arange(seq_len + 1)[None, :]  # (B, T+1)
-        window = torch.from_numpy(self.tokens[idx].astype(np.int64))
+        window = self.windows(starts, seq_len + 1)
         return window[:, :-1], window[:, 1:]
+
+    def windows(self, starts: np.ndarray, length: int) -> torch.Tensor:
+        """Token ids at starts[i] .. starts[i] + length - 1, as int64: (len(starts), length)."""
+        idx = np.asarray(starts)[:, None] + np.arange(length)[None, :]
+        return torch.from_numpy(self.tokens[idx].astype(np.int64))
 
     def eval_windows(self, seq_len: int, max_windows: int) -> list[tuple[int, int]]:
         """(start, length) of non-overlapping windows whose targets tile the file, evenly thinned to max_windows."""
@@ -188,8 +192,7 @@ def evaluate(model: LightweightLanguageModel, data: TokenData, cfg: TrainConfig,
     for i in range(0, len(windows), cfg.batch_size):
         chunk = windows[i : i + cfg.batch_size]
         length = chunk[0][1]
-        idx = np.array([s for s, _ in chunk])[:, None] + np.arange(length + 1)[None, :]
-        window = torch.from_numpy(data.tokens[idx].astype(np.int64)).to(device)
+        window = data.windows(np.array([s for s, _ in chunk]), length + 1).to(device)
         with autocast_for(device):
             _, loss = model(window[:, :-1], targets=window[:, 1:], return_logits=False)
         total += loss.item() * window[:, 1:].numel()
