@@ -23,7 +23,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 # Prepares corpus/ into runs/demo-data, trains runs/demo from scratch (an
-# earlier runs/demo is replaced), then continues four Indonesian prompts.
+# earlier runs/demo is replaced), continues four Indonesian prompts, scores
+# the validation split against the baselines and writes runs/demo/report.md.
 demo: $(STAMP)
 	$(PAHAT) prepare --corpus corpus --out runs/demo-data
 	rm -rf runs/demo
@@ -33,6 +34,9 @@ demo: $(STAMP)
 		echo; echo "--- $$prompt"; \
 		$(PAHAT) generate --model runs/demo --prompt "$$prompt" --max-new-tokens 100 --min-new-tokens 40 --temperature 0.8 --top-k 40 --seed 1; \
 	done
+	@echo
+	$(PAHAT) eval --model runs/demo --split val
+	$(PAHAT) report --model runs/demo
 
 check-corpus: $(STAMP)
 	$(PAHAT) corpus check corpus

@@ -6,6 +6,9 @@
     pahat info --model runs/demo --json
     pahat generate --model runs/demo --prompt "Pagi itu aku" --temperature 0.8 --top-k 50 --stream
     pahat chat --model runs/demo
+    pahat eval --model runs/demo --split val
+    pahat report --model runs/demo
+    pahat bobot "Aku merasa sangat senang." --bobot-awal 0.1
 """
 
 from __future__ import annotations
@@ -84,6 +87,14 @@ def _add_settings(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
             group.add_argument(flag, default=None, metavar="VALUE", help=helptext)
 
 
+def _model_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="RUN_DIR", help="model directory written by `pahat train`")
+
+
+def _data_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="DATA_DIR", help="the prepared data the model was trained on, if it moved (default: as recorded in RUN_DIR)")
+
+
 def _add_corpus(sub: argparse._SubParsersAction) -> None:
     corpus = sub.add_parser("corpus", help="inspect a corpus folder")
     csub = corpus.add_subparsers(dest="corpus_command", required=True, metavar="COMMAND")
@@ -147,8 +158,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from pahat.model import ModelConfig
-    from pahat.train import TrainConfig
+    from pahat.config import ModelConfig, TrainConfig
 
     p = sub.add_parser(
         "train",
@@ -169,8 +179,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from pahat.model import ModelConfig
-    from pahat.train import TrainConfig, split_config_file, train
+    from pahat.config import ModelConfig, TrainConfig
+    from pahat.train import split_config_file, train
 
     model_over = {f.name: getattr(args, f.name, None) for f in fields(ModelConfig)}
     train_over = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
@@ -186,7 +196,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _add_info(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="parameters, size on disk, FLOPs and memory of a model")
-    p.add_argument("--model", required=True, metavar="RUN_DIR", help="model directory written by `pahat train`")
+    _model_flag(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=_run_info)
 
@@ -274,7 +284,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         "--temperature 0, else sampling; --num-beams N for beam search. Several --prompt values run as one padded "
         "batch (beam search takes them one at a time).",
     )
-    p.add_argument("--model", required=True, metavar="RUN_DIR", help="model directory written by `pahat train`")
+    _model_flag(p)
     p.add_argument("--prompt", required=True, action="append", metavar="TEXT", help="the opening to continue; repeat for a batch")
     p.add_argument("--stream", action="store_true", help="print the text as it is generated (one prompt, no beams)")
     _add_decoding(p, beams=True)
@@ -316,7 +326,7 @@ def _add_chat(sub: argparse._SubParsersAction) -> None:
         "exchanges are dropped when the conversation outgrows the window. Commands: /reset, /exit, /help. With "
         "stdin piped, each line is a message and each reply is one line on stdout.",
     )
-    p.add_argument("--model", required=True, metavar="RUN_DIR", help="model directory written by `pahat train`")
+    _model_flag(p)
     _add_decoding(p, beams=False)
     p.set_defaults(func=_run_chat)
 
@@ -329,6 +339,88 @@ def _run_chat(args: argparse.Namespace) -> int:
     return run_chat(ChatSession(model, tok, cfg), sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
 
 
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="bits per character of a model on text, beside n-gram and xz baselines",
+        description="Scores the text in the model's format with a sliding window and prints tokens, characters, "
+        "perplexity and bits per character (total loss in bits / characters of the text, special tokens not "
+        "counted). Beside it: a Kneser-Ney n-gram model over the same tokens and xz -9e given the training text, "
+        "both trained on the training split of the data the model was trained on.",
+    )
+    _model_flag(p)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--text", metavar="PATH", help="a corpus file or folder (.txt/.md stories, .jsonl conversations)")
+    what.add_argument("--split", choices=("val", "train"), help="a split of the model's own prepared data; val is held out")
+    p.add_argument("--stride", type=_positive, metavar="N", help="tokens between window starts; each later window scores its last N tokens (default: half the window)")
+    p.add_argument("--ngram-order", type=int, default=4, choices=(3, 4, 5), metavar="N", help="order of the Kneser-Ney baseline, 3 to 5 (default: %(default)s)")
+    p.add_argument("--no-baselines", action="store_true", help="score the model only")
+    _data_flag(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from pahat.score import evaluate_model, format_eval
+
+    result = evaluate_model(
+        args.model, args.text, args.split, args.stride, args.ngram_order, not args.no_baselines, args.data,
+        progress=sys.stderr.isatty() and not args.json,
+    )  # fmt: skip
+    print(json.dumps(result.to_json(), ensure_ascii=False, indent=2) if args.json else format_eval(result))
+    return 0
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write a Markdown report of a model: samples, style figures, bits per character, cost, loss plot",
+        description="Generates from fixed Indonesian prompts with fixed seeds, measures the samples (aku-kamu share, "
+        "lexicon coverage, distinct-1/2, repeated 4-grams, sentence length) beside the training corpus, scores the "
+        "validation split against the baselines of `pahat eval`, and writes it all with `pahat info`'s figures and "
+        "the loss plot to one Markdown file (the plot as a PNG beside it).",
+    )
+    _model_flag(p)
+    p.add_argument("--out", metavar="FILE.md", help="where to write the report (default: RUN_DIR/report.md)")
+    _data_flag(p)
+    p.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    p.set_defaults(func=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from pahat.report import write_report
+
+    out, figures = write_report(args.model, args.out, args.data)
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False, indent=2))
+    print(f"wrote {out}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _add_bobot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bobot",
+        help="the seed's word-weight formula: bobot akhir of every word, sentence by sentence",
+        description="Bobot Akhir_kata = (Bobot Awal x Indeks Kata) + Total Kata Dalam Kalimat, with the word's "
+        "1-based index in its sentence. Sentences end at . ! ? ... and line breaks; anak-anak is one word.",
+    )
+    p.add_argument("text", metavar="TEXT", help='the text, e.g. "Aku merasa sangat senang."')
+    p.add_argument("--bobot-awal", type=lambda t: _number(t, float, "a number such as 0.1"), default=0.1, metavar="X", help="the starting weight of every word (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_run_bobot)
+
+
+def _run_bobot(args: argparse.Namespace) -> int:
+    from pahat.bobot import format_weights, weights_json, word_weights
+
+    sentences = word_weights(args.text, args.bobot_awal)
+    if args.json:
+        print(json.dumps(weights_json(sentences, args.bobot_awal), ensure_ascii=False, indent=2))
+    else:
+        print(format_weights(sentences, args.bobot_awal))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pahat", description="A tiny Indonesian language model, trained on your own prose.")
     parser.add_argument("--version", action="version", version=f"pahat {__version__}")
@@ -339,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(sub)
     _add_generate(sub)
     _add_chat(sub)
+    _add_eval(sub)
+    _add_report(sub)
+    _add_bobot(sub)
     return parser
 
 

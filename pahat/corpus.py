@@ -256,7 +256,7 @@ def corpus_files(root: Path) -> Iterator[Path]:
 
 
 def read_corpus(root: str | Path) -> Corpus:
-    """Read every prose and conversation file under root.
+    """Read every prose and conversation file under root (a folder, or one corpus file).
 
     Raises CorpusError when root is missing or holds no corpus file at all;
     malformed files and lines become Problems and the rest is still read.
@@ -264,9 +264,12 @@ def read_corpus(root: str | Path) -> Corpus:
     root = Path(root)
     if not root.exists():
         raise CorpusError(f"corpus folder {root} does not exist; pass the folder that holds your .txt/.md/.jsonl files")
-    if not root.is_dir():
-        raise CorpusError(f"{root} is a file, not a folder; pass the folder that holds your .txt/.md/.jsonl files")
-    paths = list(corpus_files(root))
+    if root.is_file():
+        if root.suffix.lower() not in PROSE_SUFFIXES + CHAT_SUFFIXES:
+            raise CorpusError(f"{root} is not a corpus file; give a .txt/.md story, a .jsonl of conversations, or a folder of them")
+        paths = [root]
+    else:
+        paths = list(corpus_files(root))
     if not paths:
         raise CorpusError(f"no .txt, .md or .jsonl files under {root}; add your stories (.txt) or conversations (.jsonl) there")
     docs: list[Document] = []
@@ -338,6 +341,12 @@ def indonesian_lexicon() -> frozenset[str]:
 # ---------------------------------------------------------------- measuring
 
 
+def aku_kamu_share(pronouns: dict[str, int]) -> float | None:
+    """(aku + kamu) / all counted personal pronouns; None when the text has none."""
+    total = sum(pronouns.values())
+    return (pronouns.get("aku", 0) + pronouns.get("kamu", 0)) / total if total else None
+
+
 @dataclass
 class PartStats:
     """The figures `pahat corpus check` prints for one part (or the total)."""
@@ -405,9 +414,7 @@ def measure(docs: list[Document], files: int, top_unknown: int = 30) -> PartStat
 
     # Pronouns, slang, colloquial negation: whole words, case-insensitive.
     st.pronouns = {p: lower[p] for p in AKU_KAMU + OTHER_PRONOUNS}
-    total_pron = sum(st.pronouns.values())
-    if total_pron:
-        st.aku_kamu_share = (st.pronouns["aku"] + st.pronouns["kamu"]) / total_pron
+    st.aku_kamu_share = aku_kamu_share(st.pronouns)
     st.slang = {w: c for w, c in sorted(lower.items()) if w in SLANG_WORDS or SLANG_PATTERN.match(w)}
     st.slang_total = sum(st.slang.values())
     st.colloquial = {w: c for w, c in sorted(lower.items()) if w in COLLOQUIAL}
@@ -577,7 +584,7 @@ def format_report(report: CorpusReport) -> str:
     if total.colloquial:
         lines += ["", "colloquial negation: " + ", ".join(f"{w} x{c}" for w, c in total.colloquial.items())]
     if total.unknown_top:
-        lines += ["", f"most frequent words not in the Indonesian word list (check for typos):"]
+        lines += ["", "most frequent words not in the Indonesian word list (check for typos):"]
         lines += [f"  {c:5d}  {w:<20} e.g. {where}" for w, c, where in total.unknown_top]
     for part in parts:
         if report.parts[part].duplicate_examples:

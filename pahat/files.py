@@ -13,11 +13,12 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
-import torch
-from safetensors.torch import save_file
+
+if TYPE_CHECKING:  # torch is imported only by the one writer that needs it
+    import torch
 
 
 def _current_umask() -> int:
@@ -63,6 +64,8 @@ def atomic_write_json(path: str | Path, obj: object) -> None:
 
 def atomic_save_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     """safetensors.torch.save_file, atomically; tensors are made contiguous CPU copies first."""
+    from safetensors.torch import save_file
+
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)

@@ -20,64 +20,16 @@ exist). Padding is supported left and right: positions count real tokens only.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Literal
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pahat.config import setting
+from pahat.config import ModelConfig  # noqa: F401  (the model's config; imported from here too)
 
 IGNORE_INDEX = -100  # targets with this value add nothing to the loss (padding)
 # Rows of the vocabulary projection handled at once by the fused loss: 512 x 10000
 # fp32 logits (20 MB) was fastest on a 2-core AVX-512 CPU (bench/train_throughput.py).
 LOSS_CHUNK_ROWS = 512
-
-
-@dataclass
-class ModelConfig:
-    """Hyperparameters under the seed's names; saved as config.json beside every checkpoint."""
-
-    vocab_size: int = setting(10000, "tokens in the tokenizer; taken from the prepared data")
-    embedding_dim: int = setting(128, "width of every token vector")
-    max_seq_len: int = setting(128, "longest context in tokens; also the number of learned positions")
-    num_heads_attention: int = setting(4, "attention heads in F_lokal; must divide embedding_dim")
-    num_layers_compress: int = setting(3, "ContextCompressor blocks (C)")
-    hidden_dim: int = setting(256, "inner width of each block's feed-forward network")
-    dropout_rate: float = setting(0.1, "dropout on embeddings, attention weights and residual branches")
-    activation: Literal["gelu", "gelu_tanh"] = setting("gelu", "FFN activation: gelu (the seed's) or gelu_tanh (GPT-2's)")
-    tie_embeddings: bool = setting(False, "share the token embedding with D's projection (the seed does not)")
-    bias: bool = setting(True, "biases in the Linear layers, as in the seed")
-
-    def __post_init__(self) -> None:
-        problems = []
-        for name in ("vocab_size", "embedding_dim", "max_seq_len", "num_heads_attention", "num_layers_compress", "hidden_dim"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                problems.append(f"{name} must be a whole number >= 1 (got {value!r})")
-        if not problems and self.embedding_dim % self.num_heads_attention:
-            problems.append(
-                f"embedding_dim ({self.embedding_dim}) must be divisible by num_heads_attention ({self.num_heads_attention})"
-            )
-        if not 0.0 <= float(self.dropout_rate) < 1.0:
-            problems.append(f"dropout_rate must be in [0, 1) (got {self.dropout_rate!r})")
-        if self.activation not in ("gelu", "gelu_tanh"):
-            problems.append(f"activation must be 'gelu' or 'gelu_tanh' (got {self.activation!r})")
-        if problems:
-            raise ValueError("; ".join(problems))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
-        """Build from config.json; unknown keys are an error, so a typo never passes silently."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown model config keys {unknown}; known keys are {sorted(known)}")
-        return cls(**data)
 
 
 def keep_mask(shape: tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:

@@ -12,6 +12,7 @@ run goes on.
 from __future__ import annotations
 
 import random
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from pahat import __version__
 from pahat.corpus import Document, read_corpus, words_of
 from pahat.errors import PahatError
 from pahat.files import atomic_write_json, atomic_write_text, atomic_write_tokens
-from pahat.tokenizer import MAX_VOCAB, SPECIAL_TOKENS, format_chat, format_prose, special_ids, train_tokenizer
+from pahat.tokenizer import ASSISTANT, BEGIN, END, MAX_VOCAB, SPECIAL_TOKENS, USER, format_chat, format_prose, special_ids, train_tokenizer
 
 PREPARE_FORMAT = 1
 # By default a repeated paragraph shorter than this many words is kept: lines
@@ -46,6 +47,26 @@ def document_text(doc: Document) -> str:
     if doc.kind == "conversation":
         return format_chat(doc.paragraphs)
     return format_prose(doc.title, doc.paragraphs)
+
+
+def parse_document_text(text: str, path: Path = Path("<text>"), line: int = 1) -> Document:
+    """The inverse of document_text: one formatted document (its <|begin|>/<|end|> optional) as a Document.
+
+    Prose comes back as title + paragraphs; a prose document written without a
+    title cannot be told apart, and its first paragraph becomes the title.
+    """
+    text = text.removeprefix(BEGIN).removesuffix(END)
+    if text.startswith(USER):
+        turns = re.split(f"{re.escape(USER)}|{re.escape(ASSISTANT)}", text)[1:]
+        return Document(path, line, "conversation", "", turns)
+    title, *paragraphs = text.split("\n\n")
+    return Document(path, line, "prose", title, paragraphs)
+
+
+def documents_of_stream(text: str, path: Path = Path("<tokens>")) -> list[Document]:
+    """The documents of a decoded token file (train.bin, val.bin), in order; `line` numbers them from 1."""
+    pieces = [p for p in text.split(END) if p.strip()]
+    return [parse_document_text(p, path, i) for i, p in enumerate(pieces, 1)]
 
 
 def content_characters(text: str) -> int:

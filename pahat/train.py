@@ -16,7 +16,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Callable
 
@@ -34,50 +34,13 @@ from pahat.checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from pahat.config import setting
+from pahat.config import TrainConfig
 from pahat.errors import PahatError
 from pahat.files import atomic_path, atomic_write_json, atomic_write_text
 from pahat.model import LightweightLanguageModel, ModelConfig
 
 LOG = "log.jsonl"
 PLOT = "loss.png"
-
-
-@dataclass
-class TrainConfig:
-    """How to train; every field is a `pahat train` flag and is saved in train_config.json."""
-
-    batch_size: int = setting(32, "windows of max_seq_len tokens per optimizer step")
-    learning_rate: float = setting(2e-3, "peak learning rate, reached after warmup")
-    min_lr_ratio: float = setting(0.1, "the cosine decays to learning_rate times this at max_steps")
-    warmup_steps: int = setting(100, "steps of linear warmup from 0")
-    max_steps: int = setting(2000, "optimizer steps; the learning-rate schedule ends here")
-    weight_decay: float = setting(0.1, "AdamW weight decay, on matrices and embeddings only")
-    beta1: float = setting(0.9, "AdamW beta1")
-    beta2: float = setting(0.95, "AdamW beta2 (GPT-3's value; steadier than 0.999 with small batches)")
-    grad_clip: float = setting(1.0, "largest global gradient norm; 0 turns clipping off")
-    eval_interval: int = setting(100, "steps between validation passes, checkpoints and plot updates")
-    eval_max_windows: int = setting(256, "validation windows scored per pass, spread evenly over val.bin")
-    log_interval: int = setting(10, "steps between lines in log.jsonl")
-    patience: int = setting(5, "stop after this many validation passes without a new best; 0 never stops early")
-    time_limit: float = setting(0.0, "minutes of training for this invocation; 0 means no limit")
-    seed: int = setting(0, "seed for initialisation, dropout and batch order")
-    device: str = setting("auto", "auto (CUDA if present), cpu, or cuda")
-
-    def __post_init__(self) -> None:
-        positive = ("batch_size", "max_steps", "eval_interval", "eval_max_windows", "log_interval")
-        problems = [f"{n} must be >= 1 (got {getattr(self, n)})" for n in positive if getattr(self, n) < 1]
-        problems += [f"{n} must be >= 0 (got {getattr(self, n)})" for n in ("warmup_steps", "patience", "time_limit", "grad_clip", "weight_decay") if getattr(self, n) < 0]
-        if not self.learning_rate > 0:
-            problems.append(f"learning_rate must be > 0 (got {self.learning_rate})")
-        if not 0 <= self.min_lr_ratio <= 1:
-            problems.append(f"min_lr_ratio must be in [0, 1] (got {self.min_lr_ratio})")
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            problems.append("beta1 and beta2 must be in [0, 1)")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            problems.append(f"device must be auto, cpu or cuda (got {self.device!r})")
-        if problems:
-            raise ValueError("; ".join(problems))
 
 
 # Settings that may change when a run is resumed; the rest would change what is being trained.

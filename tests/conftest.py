@@ -48,3 +48,14 @@ def tiny_run(small_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     run = tmp_path_factory.mktemp("runs") / "tiny"
     train(small_data, run, TINY_MODEL, TINY_TRAIN, progress=False, say=lambda line: None)
     return run
+
+
+def copy_run_without_its_data(run: Path, dest: Path) -> Path:
+    """A copy of a model directory whose recorded training data folder no longer exists."""
+    import json
+
+    shutil.copytree(run, dest)
+    config = json.loads((dest / "train_config.json").read_text())
+    config["data"] = str(dest.parent / "gone")
+    (dest / "train_config.json").write_text(json.dumps(config))
+    return dest

@@ -72,3 +72,14 @@ def test_bad_flag_types_are_refused_by_argparse(capsys) -> None:
     assert exc.value.code == 2 and "not a whole number" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--data", "d", "--out", "r", "--activation", "relu"])
+
+
+def test_the_command_starts_without_torch() -> None:
+    """Building the parser and running a torch-free command must not import torch (1.4 s here)."""
+    import subprocess
+    import sys
+
+    code = "import sys; from pahat.cli import main; main(['bobot', 'Aku pulang.']); assert 'torch' not in sys.modules, 'torch imported'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "2.1" in done.stdout

@@ -104,6 +104,16 @@ def test_missing_or_empty_folder_raises_one_sentence(tmp_path: Path) -> None:
         read_corpus(tmp_path)
 
 
+def test_one_corpus_file_reads_like_a_folder_holding_it(tmp_path: Path) -> None:
+    write(tmp_path / "a.txt", "Judul\n\nAku pulang.")
+    write(tmp_path / "b.jsonl", '{"turns": ["Halo.", "Hai juga."]}\n')
+    assert [d.paragraphs for d in read_corpus(tmp_path / "a.txt").documents] == [["Aku pulang."]]
+    assert [d.kind for d in read_corpus(tmp_path / "b.jsonl").documents] == ["conversation"]
+    csv = write(tmp_path / "catatan.csv", "a,b")
+    with pytest.raises(CorpusError, match="not a corpus file"):
+        read_corpus(csv)
+
+
 # ---------------------------------------------------------------- words and figures
 
 

@@ -15,7 +15,7 @@ import torch
 from pahat.chat import ChatSession, run_chat
 from pahat.checkpoint import load_model
 from pahat.errors import PahatError
-from pahat.generate import Decoder, GenerationConfig, beam_search, generate, generate_ids, keep_tokens, sample, stream
+from pahat.generate import Decoder, GenerationConfig, beam_search, generate, generate_ids, keep_tokens, stream
 from pahat.model import KVCache, LightweightLanguageModel, ModelConfig
 
 SMALL = ModelConfig(vocab_size=61, embedding_dim=32, max_seq_len=16, num_heads_attention=4, num_layers_compress=2, hidden_dim=48)

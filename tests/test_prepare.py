@@ -151,3 +151,18 @@ def test_bad_flag_values(tmp_path: Path, capsys) -> None:
     assert "--vocab-size must be between 260 and 65536" in capsys.readouterr().err
     with pytest.raises(PahatError, match="--val-fraction"):
         prepare(_corpus(tmp_path / "c"), tmp_path / "d", val_fraction=0.0)
+
+
+def test_decoded_token_files_give_back_the_documents(small_corpus: Path, small_data: Path) -> None:
+    """documents_of_stream inverts the format: decoding train.bin + val.bin gives every document prepare kept."""
+    from pahat.corpus import read_corpus
+    from pahat.prepare import dedupe, document_text, documents_of_stream
+
+    tok = load_tokenizer(small_data / "tokenizer.json")
+    decoded = []
+    for split in ("train", "val"):
+        ids = np.fromfile(small_data / f"{split}.bin", dtype=np.uint16).tolist()
+        decoded += documents_of_stream(tok.decode(ids, skip_special_tokens=False))
+    kept, _ = dedupe(read_corpus(small_corpus).documents)
+    assert sorted(document_text(d) for d in decoded) == sorted(document_text(d) for d in kept)
+    assert {d.kind for d in decoded} == {"prose", "conversation"}
