@@ -14,6 +14,8 @@ log.jsonl into a PNG beside the report (`report.md` → `report-loss.png`).
 from __future__ import annotations
 
 import json
+import re
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -60,13 +62,18 @@ class Sample:
 
 
 def generate_samples(model, tok, seeds: tuple[int, ...] = SEEDS) -> list[Sample]:
-    """Every prompt with every seed; a chat sample is the reply to the message as the first turn."""
+    """Every prompt with every seed; a chat sample is the reply to the message as the first turn.
+
+    The story openings run as one batch per seed (each row draws its own numbers);
+    each chat message gets its own stream, seed * 100 + its index, so that two
+    messages never share their random draws.
+    """
     samples = []
     for seed in seeds:
         texts = generate(model, tok, list(PROSE_PROMPTS), replace(PROSE_DECODING, seed=seed))
         samples += [Sample("prose", p, seed, t[0]) for p, t in zip(PROSE_PROMPTS, texts)]
-        for prompt in CHAT_PROMPTS:
-            session = ChatSession(model, tok, replace(CHAT_DECODING, seed=seed))
+        for i, prompt in enumerate(CHAT_PROMPTS):
+            session = ChatSession(model, tok, replace(CHAT_DECODING, seed=seed * 100 + i))
             try:
                 samples.append(Sample("chat", prompt, seed, "".join(session.reply(prompt)).strip()))
             except ValueError as err:  # the message does not fit the window
@@ -114,6 +121,14 @@ def eval_table(result: EvalResult) -> list[str]:
     return lines
 
 
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|])")
+
+
+def escape(text: str) -> str:
+    """Model output as literal Markdown text: its * _ # < [ ] and the like are shown, not interpreted."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
 def _quote(text: str) -> str:
     return "\n".join("> " + line if line.strip() else ">" for line in text.split("\n"))
 
@@ -129,11 +144,11 @@ def samples_section(samples: list[Sample]) -> list[str]:
     ]
     for s in samples:
         if s.seed == first and s.kind == "prose":
-            lines += [_quote(f"**{s.prompt}**{s.text}"), ""]
+            lines += [_quote(f"**{s.prompt}**{escape(s.text)}"), ""]
     lines += ["### Chat", ""]
     for s in samples:
         if s.seed == first and s.kind == "chat":
-            reply = s.text if s.skipped is None else f"*(not generated: {s.skipped})*"
+            reply = escape(s.text) if s.skipped is None else f"*(not generated: {s.skipped})*"
             lines += [_quote(f"**kamu:** {s.prompt}\n\n**model:** {reply}"), ""]
     return lines
 
@@ -154,10 +169,14 @@ def build_report(run_dir: str | Path, out: Path, data_dir: str | Path | None = N
     except PahatError as err:
         training, missing_data = None, str(err)
     reference = held_out = None
+    missing_val = missing_data
     if training is not None:
         lengths = [(len(lower_words(s.text)), s.kind) for s in made]
         reference = corpus_figures(documents_of_stream(training.train_text), lengths)
-        held_out = evaluate_on(model, tok, read_split_to_score(training.folder, "val", tok), training)
+        try:
+            held_out = evaluate_on(model, tok, read_split_to_score(training.folder, "val", tok), training)
+        except PahatError as err:  # an empty or missing validation split
+            missing_val = str(err)
 
     prepared = json.loads((run_dir / PREPARE).read_text(encoding="utf-8")) if (run_dir / PREPARE).is_file() else {}
     log = read_log(run_dir / LOG)
@@ -199,7 +218,7 @@ def build_report(run_dir: str | Path, out: Path, data_dir: str | Path | None = N
             "",
         ]
     else:
-        lines += [f"Not measured: {missing_data}", ""]
+        lines += [f"Not measured: {missing_val}", ""]
     lines += ["## Training", ""]
     if best is not None:
         last = log[-1]
@@ -230,7 +249,8 @@ def build_report(run_dir: str | Path, out: Path, data_dir: str | Path | None = N
         f"Story openings: `<|begin|>` + prompt, temperature {PROSE_DECODING.temperature}, top-k {PROSE_DECODING.top_k}, "
         f"{PROSE_DECODING.min_new_tokens}–{PROSE_DECODING.max_new_tokens} new tokens. Chat: the message as the first user "
         f"turn, temperature {CHAT_DECODING.temperature}, top-k {CHAT_DECODING.top_k}, at most "
-        f"{CHAT_DECODING.max_new_tokens} new tokens. Seeds {', '.join(map(str, seeds))}. "
+        f"{CHAT_DECODING.max_new_tokens} new tokens (and at most half the window), seed × 100 + the message's index. "
+        f"Seeds {', '.join(map(str, seeds))}. "
         "Same model, same report: rerun `pahat report` after training more to compare.",
         "",
     ]
@@ -249,6 +269,22 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, data_dir: s
     out = Path(out) if out is not None else Path(run_dir) / "report.md"
     if out.suffix.lower() != ".md":
         raise PahatError(f"--out {out} should end in .md; the report is Markdown")
-    text, figures = build_report(run_dir, out, data_dir)
-    atomic_write_text(out, text)
+    check_writable(out)  # before a minute of sampling and scoring, not after
+    try:
+        text, figures = build_report(run_dir, out, data_dir)
+        atomic_write_text(out, text)
+    except OSError as err:
+        raise PahatError(f"cannot write {out} ({err.strerror or err}); choose another --out") from None
     return out, figures
+
+
+def check_writable(out: Path) -> None:
+    """A PahatError unless a file can be created at out (its folder is made if missing)."""
+    if out.is_dir():
+        raise PahatError(f"--out {out} is a folder; give a file name such as {out / 'report.md'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".probe"):
+            pass
+    except OSError as err:
+        raise PahatError(f"cannot write {out} ({err.strerror or err}); choose another --out") from None

@@ -59,6 +59,9 @@ NGRAM_ORDERS = (3, 4, 5)
 # Each special token becomes one byte that never occurs in prose, for xz.
 XZ_MARKERS = {BEGIN: "\x02", END: "\x03", USER: "\x11", ASSISTANT: "\x12"}
 XZ_PRESET = 9 | lzma.PRESET_EXTREME  # what `xz -9e` uses
+# The LZMA2 stream alone, without the .xz container: the container pads to 4
+# bytes, which would blur a short text's cost by up to 32 bits.
+XZ_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": XZ_PRESET}]
 
 
 @dataclass(frozen=True)
@@ -104,11 +107,16 @@ class Score:
         }
 
 
+def saving(model: Score, baseline: Score) -> float | None:
+    """1 - model bits / baseline bits: the share of the baseline's bits the model does without (< 0: it needs more)."""
+    return 1 - model.bits / baseline.bits if baseline.bits > 0 else None
+
+
 @dataclass
 class EvalResult:
     text: str
     documents: int
-    documents_in_training: int
+    documents_in_training: int | None  # None: not checked (no training data loaded)
     characters: int
     tokens: int
     window: int
@@ -134,7 +142,7 @@ class EvalResult:
         }
         for b in self.baselines:
             key = "kneser_ney" if b.tokens else "xz"
-            out["baselines"][key] = {**b.to_json(), "model_saves": round(1 - self.model.bits / b.bits, 5)}
+            out["baselines"][key] = {**b.to_json(), "model_saves": None if saving(self.model, b) is None else round(saving(self.model, b), 5)}
             if b.tokens:
                 out["baselines"][key]["order"] = self.ngram_order
         if self.baselines:
@@ -171,24 +179,22 @@ class TrainingData:
     train_text: str  # train.bin decoded: the training documents in the model's format
 
 
-def training_data_folder(run_dir: Path, data_dir: str | Path | None = None) -> Path:
-    """The prepared data folder of a model directory, checked to hold the model's own tokenizer."""
+def training_data_folder(run_dir: Path, data_dir: str | Path | None = None, hint: str = "") -> Path:
+    """The prepared data folder of a model directory, checked to hold the model's own tokenizer.
+
+    hint ends each error sentence with what else the caller allows (", or --no-baselines").
+    """
     if data_dir is None:
         config = run_dir / TRAIN_CONFIG
-        if not config.is_file():
-            raise PahatError(f"{run_dir} does not record its training data ({TRAIN_CONFIG} missing); pass --data DATA_DIR")
-        data_dir = json.loads(config.read_text(encoding="utf-8"))["data"]
+        try:
+            data_dir = json.loads(config.read_text(encoding="utf-8"))["data"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise PahatError(f"{config} does not say which data the model was trained on; pass --data DATA_DIR{hint}") from None
     folder = Path(data_dir)
     if not (folder / "train.bin").is_file() or not (folder / TOKENIZER).is_file():
-        raise PahatError(
-            f"the prepared data {folder} that {run_dir} was trained on is gone; pass --data with the folder "
-            "`pahat prepare` wrote for it, or --no-baselines"
-        )
+        raise PahatError(f"the prepared data {folder} that {run_dir} was trained on is gone; pass --data with the folder `pahat prepare` wrote for it{hint}")
     if (folder / TOKENIZER).read_bytes() != (run_dir / TOKENIZER).read_bytes():
-        raise PahatError(
-            f"the tokenizer in {folder} differs from the model's (the data was prepared again since it was trained); "
-            "pass --data with the original folder, or --no-baselines"
-        )
+        raise PahatError(f"the tokenizer in {folder} differs from the model's (the data was prepared again since it was trained); pass --data with the original folder{hint}")
     return folder
 
 
@@ -196,8 +202,8 @@ def read_token_file(path: Path) -> np.ndarray:
     return np.fromfile(path, dtype="<u2").astype(np.int64)
 
 
-def load_training_data(run_dir: Path, tok: Tokenizer, data_dir: str | Path | None = None) -> TrainingData:
-    folder = training_data_folder(run_dir, data_dir)
+def load_training_data(run_dir: Path, tok: Tokenizer, data_dir: str | Path | None = None, hint: str = "") -> TrainingData:
+    folder = training_data_folder(run_dir, data_dir, hint)
     ids = read_token_file(folder / "train.bin")
     return TrainingData(folder, ids, tok.decode(ids.tolist(), skip_special_tokens=False))
 
@@ -289,9 +295,14 @@ def xz_bytes(text: str) -> bytes:
 def xz_bits(train_text: str, text: str) -> float:
     """Bits xz -9e needs for text once it has read the training text: size(train + text) - size(train)."""
     train = xz_bytes(train_text)
-    both = lzma.compress(train + xz_bytes(text), preset=XZ_PRESET)
-    alone = lzma.compress(train, preset=XZ_PRESET)
+    both = xz_compress(train + xz_bytes(text))
+    alone = xz_compress(train)
     return 8.0 * (len(both) - len(alone))
+
+
+def xz_compress(data: bytes) -> bytes:
+    """The LZMA2 stream `xz -9e` writes (tests/test_eval.py finds it inside the xz binary's output)."""
+    return lzma.compress(data, format=lzma.FORMAT_RAW, filters=XZ_FILTERS)
 
 
 # ---------------------------------------------------------------- the whole measurement
@@ -299,9 +310,10 @@ def xz_bits(train_text: str, text: str) -> float:
 
 def check_settings(window: int, stride: int | None, ngram_order: int) -> int:
     """The stride to use (default window // 2); a PahatError for a value out of range."""
-    stride = window // 2 if stride is None else stride
+    default = max(1, window // 2)
+    stride = default if stride is None else stride
     if not 1 <= stride <= window:
-        raise PahatError(f"--stride must be between 1 and the model's window, {window}; {window // 2} is the default")
+        raise PahatError(f"--stride must be between 1 and the model's window, {window}; {default} is the default")
     if ngram_order not in NGRAM_ORDERS:
         raise PahatError(f"--ngram-order must be one of {', '.join(map(str, NGRAM_ORDERS))}; {DEFAULT_NGRAM_ORDER} is the default")
     return stride
@@ -315,8 +327,9 @@ def evaluate_on(
     stride: int | None = None,
     ngram_order: int = DEFAULT_NGRAM_ORDER,
     progress: bool = False,
+    baselines: bool = True,
 ) -> EvalResult:
-    """The model's score on target, and the baselines' when training data is given."""
+    """The model's score on target; with training data, which documents it trained on and (if baselines) the baselines'."""
     window = model.config.max_seq_len
     stride = check_settings(window, stride, ngram_order)
     characters = target.characters
@@ -327,7 +340,7 @@ def evaluate_on(
     result = EvalResult(
         text=target.name,
         documents=len(target.documents),
-        documents_in_training=0,
+        documents_in_training=None,
         characters=characters,
         tokens=tokens,
         window=window,
@@ -336,6 +349,7 @@ def evaluate_on(
     )
     if training is not None:
         result.documents_in_training = documents_in_training(target, training.train_text)
+    if training is not None and baselines:
         result.ngram_order = ngram_order
         result.baseline_data = str(training.folder)
         result.baseline_train_tokens = len(training.train_ids)
@@ -363,10 +377,23 @@ def evaluate_model(
     model, tok = load_model(run_dir)
     stride = check_settings(model.config.max_seq_len, stride, ngram_order)
     target = read_text_to_score(text, tok) if text is not None else None  # a mistyped path is named first
-    training = load_training_data(run_dir, tok, data_dir) if baselines or split else None
+    hint = ", or --no-baselines to score the model alone" if text is not None else ""
+    if baselines or split:
+        training = load_training_data(run_dir, tok, data_dir, hint)
+    else:
+        try:  # only to say which documents the model trained on
+            training = load_training_data(run_dir, tok, data_dir)
+        except PahatError:
+            training = None
     if split is not None:
         target = read_split_to_score(training.folder, split, tok)
-    return evaluate_on(model, tok, target, training if baselines else None, stride, ngram_order, progress)
+    return evaluate_on(model, tok, target, training, stride, ngram_order, progress, baselines)
+
+
+def saving_text(share: float | None) -> str:
+    if share is None:
+        return "(the baseline spent no bits)"
+    return f"the model needs {share:.1%} fewer bits" if share >= 0 else f"the model needs {-share:.1%} MORE bits than this baseline"
 
 
 def format_eval(result: EvalResult) -> str:
@@ -382,18 +409,13 @@ def format_eval(result: EvalResult) -> str:
     for s in [result.model, *result.baselines]:
         row = f"{s.name:<32}{s.bits_per_char:>10.4f}{fmt(s.bits_per_token, 3):>12}{fmt(s.perplexity, 2):>12}"
         if s is not result.model:
-            saving = 1 - result.model.bits / s.bits
-            row += (
-                f"   the model needs {saving:.1%} fewer bits"
-                if saving >= 0
-                else f"   the model needs {-saving:.1%} MORE bits than this baseline"
-            )
+            row += f"   {saving_text(saving(result.model, s))}"
         lines.append(row)
     if result.baselines:
         lines += ["", f"baselines trained on the training split of {result.baseline_data} ({result.baseline_train_tokens:,} tokens)"]
-        if result.documents_in_training:
-            lines.append(
-                f"warning: {result.documents_in_training} of {result.documents} documents are in the training split; "
-                "the model (and the baselines) have seen them, so score held-out text (--split val) to see what it learned"
-            )
+    if result.documents_in_training:
+        lines.append(
+            f"warning: {result.documents_in_training} of {result.documents} documents are, word for word, in the training "
+            "split; the model has seen them, so score held-out text (--split val) to see what it learned"
+        )
     return "\n".join(lines)

@@ -8,18 +8,21 @@ The figures, all on lowercase words as `pahat corpus check` finds them
 - aku_kamu_share: (aku + kamu) ÷ all counted personal pronouns, as `corpus check`;
 - lexicon_coverage: share of words in wordfreq's Indonesian list, names
   skipped, as `corpus check`;
-- distinct_1 / distinct_2: distinct word uni/bigrams ÷ all of them, pooled
-  over the texts (Li et al. 2016); low means a narrow, repetitive vocabulary;
+- distinct_1 / distinct_2: distinct word uni/bigrams ÷ all word uni/bigrams,
+  pooled over the texts; low means a narrow, repetitive vocabulary;
 - repeated_4gram_rate: share of a text's word 4-grams that repeat an earlier
   4-gram of the same text; high means the model loops;
-- mean_sentence_length: words per sentence, sentences split as `pahat bobot`
-  splits them.
+- mean_sentence_length: words per sentence; sentences split as `pahat bobot`
+  splits them, words counted as `corpus check` counts them. The corpus's is
+  measured on story paragraphs and assistant turns, what the samples are.
 
 distinct-n and the 4-gram rate fall as a text grows, so the corpus is not
 measured whole for them: for each generated text of n words, an excerpt of
 n running words is drawn from a training document of the same kind (prose
-stories; for chat replies the assistant turns of a conversation), and the
-figures are averaged over REFERENCE_ROUNDS draws with a fixed seed.
+stories; for chat replies the assistant turns of a conversation), a different
+document for each text while there are enough, and the figures are averaged
+over REFERENCE_ROUNDS draws with a fixed seed. Where no document of the kind
+is long enough, the excerpt runs on across documents, so it still has n words.
 """
 
 from __future__ import annotations
@@ -123,15 +126,22 @@ def reference_pools(documents: list[Document]) -> dict[SampleKind, list[list[str
 
 
 def draw_excerpts(pools: dict[SampleKind, list[list[str]]], lengths: list[tuple[int, SampleKind]], rng: random.Random) -> list[list[str]]:
-    """One excerpt of n running words per (n, kind), from a random document of that kind long enough to hold it."""
+    """One excerpt of n running words per (n, kind): from a document of that kind long enough to hold it,
+    not yet used in this draw while there is one; else from all its documents run together."""
     out = []
+    used: set[int] = set()  # id() of the documents drawn from in this round
     for n, kind in lengths:
         pool = pools[kind] or pools["prose"] or pools["chat"]
         if not pool or n == 0:
             out.append([])
             continue
-        long_enough = [ws for ws in pool if len(ws) >= n] or [max(pool, key=len)]
-        ws = rng.choice(long_enough)
+        long_enough = [ws for ws in pool if len(ws) >= n]
+        fresh = [ws for ws in long_enough if id(ws) not in used]
+        if long_enough:
+            ws = rng.choice(fresh or long_enough)
+            used.add(id(ws))
+        else:
+            ws = [w for doc in pool for w in doc]  # shorter than n only if the whole part is
         start = rng.randrange(len(ws) - min(n, len(ws)) + 1)
         out.append(ws[start : start + n])
     return out
@@ -156,7 +166,7 @@ def corpus_figures(documents: list[Document], lengths: list[tuple[int, SampleKin
                 sums[name] += value
                 counted[name] += 1
     mean = lambda name: sums[name] / counted[name] if counted[name] else None  # noqa: E731
-    texts = [p for d in documents for p in d.paragraphs]
+    texts = [p for d in documents for p in (d.paragraphs if d.kind == "prose" else d.paragraphs[1::2])]
     return StyleFigures(
         texts=len(documents),
         words=sum(len(d.words) for d in documents),

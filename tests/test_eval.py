@@ -24,10 +24,12 @@ from pahat.score import (
     encode_documents,
     evaluate_model,
     evaluate_on,
+    format_eval,
     load_training_data,
     model_nll,
     score_windows,
     xz_bits,
+    xz_compress,
     xz_bytes,
 )
 
@@ -79,11 +81,16 @@ def test_short_text_is_one_forward_pass(tiny_run: Path) -> None:
         assert model_nll(model, ids, stride).mean() == pytest.approx(loss.item(), rel=1e-5)
 
 
-def test_longer_context_never_hurts_much_and_stride_changes_little(tiny_run: Path, small_corpus: Path) -> None:
-    model, tok = load_model(tiny_run)
-    target = encode_documents("x", read_corpus(small_corpus / "cerita").documents[:2], tok)
-    full, half, none = (model_nll(model, target.ids, s).mean() for s in (1, 16, 32))
-    assert abs(full - half) < 0.05 and abs(full - none) < 0.2
+def test_a_one_token_window_scores_each_token_from_the_one_before() -> None:
+    from pahat.model import LightweightLanguageModel, ModelConfig
+
+    torch.manual_seed(0)
+    model = LightweightLanguageModel(ModelConfig(vocab_size=50, embedding_dim=16, max_seq_len=1, num_heads_attention=2, num_layers_compress=1, hidden_dim=32)).eval()
+    ids = np.random.default_rng(2).integers(0, 50, 9)
+    np.testing.assert_allclose(model_nll(model, ids, stride=1), _naive_nll(model, ids), rtol=1e-5, atol=1e-5)
+    from pahat.score import check_settings
+
+    assert check_settings(1, None, 4) == 1 and check_settings(128, None, 4) == 64
 
 
 def test_bits_per_char_is_total_bits_over_the_texts_characters(tiny_run: Path, small_corpus: Path) -> None:
@@ -115,6 +122,8 @@ def test_xz_module_compresses_like_the_xz_binary(tmp_path: Path) -> None:
     (tmp_path / "a").write_bytes(data)
     binary = subprocess.run(["xz", "-9e", "-T1", "-c", str(tmp_path / "a")], capture_output=True, check=True).stdout
     assert len(binary) == len(lzma.compress(data, preset=XZ_PRESET))
+    # The baseline counts the LZMA2 stream alone, byte for byte the one inside the .xz file.
+    assert xz_compress(data) in binary and len(xz_compress(data)) > 0.9 * len(binary) - 64
 
 
 def test_eval_command_scores_validation_split_with_baselines(tiny_run: Path, capsys) -> None:
@@ -143,7 +152,10 @@ def test_eval_text_counts_documents_seen_in_training(tiny_run: Path, small_corpu
     shutil.copy(val_story, folder / "b.txt")
     result = evaluate_model(tiny_run, text=folder, ngram_order=3)
     assert (result.documents, result.documents_in_training) == (2, 1)
-    assert "1 of 2 documents are in the training split" in __import__("pahat.score").score.format_eval(result)
+    alone = evaluate_model(tiny_run, text=folder, baselines=False)
+    assert (alone.documents_in_training, alone.baselines) == (1, [])
+    assert alone.model.bits == pytest.approx(result.model.bits)
+    assert "1 of 2 documents are, word for word, in the training split" in format_eval(result)
 
 
 def test_eval_split_matches_eval_of_the_same_documents_as_text(tiny_run: Path, tmp_path: Path) -> None:
@@ -163,14 +175,18 @@ def test_eval_split_matches_eval_of_the_same_documents_as_text(tiny_run: Path, t
 def test_eval_errors_are_one_sentence(tiny_run: Path, tmp_path: Path, capsys) -> None:
     run = copy_run_without_its_data(tiny_run, tmp_path / "moved")
     assert main(["eval", "--model", str(run), "--split", "val"]) == 2
-    assert "pass --data" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "pass --data" in err and "--no-baselines" not in err  # the split needs the data either way
     # The data can be named by hand, or the baselines left out.
     assert main(["eval", "--model", str(run), "--split", "val", "--data", str(Path(json.loads((tiny_run / "train_config.json").read_text())["data"])), "--json"]) == 0
     capsys.readouterr()
     story = tmp_path / "s.txt"
     story.write_text("Judul\n\nAku pulang ketika hujan turun.", encoding="utf-8")
     assert main(["eval", "--model", str(run), "--text", str(story), "--no-baselines", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["baselines"] == {}
+    out = json.loads(capsys.readouterr().out)
+    assert out["baselines"] == {} and out["documents_in_training"] is None  # no data: not checked
+    assert main(["eval", "--model", str(run), "--text", str(story)]) == 2
+    assert "or --no-baselines to score the model alone" in capsys.readouterr().err
     for argv, message in [
         (["--text", str(tmp_path / "none")], "does not exist"),
         (["--text", str(story), "--stride", "33"], "--stride must be between 1"),

@@ -53,7 +53,14 @@ def test_excerpts_match_lengths_and_kinds() -> None:
     out = draw_excerpts(pools, [(5, "prose"), (2, "chat"), (9, "chat")], random.Random(0))
     assert len(out[0]) == 5 and "".join(out[0]) in "abcdefghij"
     assert len(out[1]) == 2 and "".join(out[1]) in "xyz"
-    assert out[2] == list("xyz")  # longer than any reply: the longest whole
+    assert out[2] == list("xyz")  # longer than all replies together: all of them
+    # No document long enough: the excerpt runs on across documents and keeps its length.
+    (run_on,) = draw_excerpts({"prose": [list("abc"), list("def")], "chat": []}, [(5, "prose")], random.Random(1))
+    assert len(run_on) == 5 and "".join(run_on) in "abcdef"
+    # Within one draw, each text gets its own document while there are enough.
+    docs = [[f"{i}-{j}" for j in range(10)] for i in range(6)]
+    drawn = draw_excerpts({"prose": docs, "chat": []}, [(4, "prose")] * 6, random.Random(2))
+    assert len({ws[0].split("-")[0] for ws in drawn}) == 6
 
 
 def test_corpus_figures_are_reproducible(small_corpus: Path) -> None:
@@ -95,6 +102,17 @@ def test_report_without_the_training_data_still_writes(tiny_run: Path, tmp_path:
     assert "Not measured: the prepared data" in text and "## Samples" in text
     assert main(["report", "--model", str(run), "--out", str(tmp_path / "r.txt")]) == 2
     assert "should end in .md" in capsys.readouterr().err
+    (tmp_path / "folder.md").mkdir()
+    (tmp_path / "file").write_text("x")
+    for out, message in [(tmp_path / "folder.md", "is a folder"), (tmp_path / "file" / "r.md", "cannot write")]:
+        assert main(["report", "--model", str(run), "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_model_output_is_shown_literally_in_markdown() -> None:
+    from pahat.report import escape
+
+    assert escape("# *tebal* <b>") == "\\# \\*tebal\\* \\<b\\>"
 
 
 def test_bobot_command(capsys) -> None:
