@@ -110,6 +110,11 @@ def check_model_dir(run_dir: str | Path) -> Path:
     return run_dir
 
 
+def same_tokenizer(data_dir: str | Path, run_dir: str | Path) -> bool:
+    """Whether a prepared data folder still holds the tokenizer a model directory was trained with."""
+    return (Path(data_dir) / TOKENIZER).read_bytes() == (Path(run_dir) / TOKENIZER).read_bytes()
+
+
 def read_model_config(run_dir: str | Path) -> ModelConfig:
     path = Path(run_dir) / CONFIG
     try:

@@ -353,7 +353,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--text", metavar="PATH", help="a corpus file or folder (.txt/.md stories, .jsonl conversations)")
     what.add_argument("--split", choices=("val", "train"), help="a split of the model's own prepared data; val is held out")
     p.add_argument("--stride", type=_positive, metavar="N", help="tokens between window starts; each later window scores its last N tokens (default: half the window)")
-    p.add_argument("--ngram-order", type=int, default=4, choices=(3, 4, 5), metavar="N", help="order of the Kneser-Ney baseline, 3 to 5 (default: %(default)s)")
+    from pahat.ngram import BASELINE_ORDERS, DEFAULT_BASELINE_ORDER  # NumPy only, no torch
+
+    p.add_argument("--ngram-order", type=int, default=DEFAULT_BASELINE_ORDER, choices=BASELINE_ORDERS, metavar="N", help="order of the Kneser-Ney baseline, 3 to 5 (default: %(default)s)")
     p.add_argument("--no-baselines", action="store_true", help="score the model only")
     _data_flag(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # KenLM's --discount_fallback default
+BASELINE_ORDERS = (3, 4, 5)  # the orders `pahat eval --ngram-order` offers
+DEFAULT_BASELINE_ORDER = 4
 
 
 @dataclass

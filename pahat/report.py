@@ -21,14 +21,14 @@ from pathlib import Path
 
 from pahat import __version__
 from pahat.chat import ChatSession
-from pahat.checkpoint import PREPARE, check_model_dir, load_model, read_model_config
+from pahat.checkpoint import PREPARE, load_model
 from pahat.corpus import Thresholds
 from pahat.errors import PahatError
 from pahat.files import atomic_write_text
 from pahat.generate import GenerationConfig, generate, numpy_backend
 from pahat.info import model_info
 from pahat.prepare import documents_of_stream
-from pahat.score import EvalResult, evaluate_on, load_training_data, read_split_to_score
+from pahat.score import EvalResult, evaluate_on, load_training_data, read_split_to_score, saving
 from pahat.style import REFERENCE_ROUNDS, StyleFigures, corpus_figures, lower_words, style_figures
 from pahat.train import LOG, plot_losses, read_log
 
@@ -114,10 +114,9 @@ def style_table(generated: StyleFigures, reference: StyleFigures | None) -> list
 def eval_table(result: EvalResult) -> list[str]:
     lines = ["| predictor | bits per character | bits per token | perplexity | the model needs |", "|---|---:|---:|---:|---|"]
     for s in [result.model, *result.baselines]:
-        saving = "" if s is result.model else f"{1 - result.model.bits / s.bits:.1%} fewer bits"
-        if s is not result.model and result.model.bits > s.bits:
-            saving = f"**{result.model.bits / s.bits - 1:.1%} more bits**"
-        lines.append(f"| {s.name} | {s.bits_per_char:.3f} | {_fmt(s.bits_per_token, '3')} | {_fmt(s.perplexity, '2')} | {saving} |")
+        share = None if s is result.model else saving(result.model, s)
+        needs = "" if share is None else f"{share:.1%} fewer bits" if share >= 0 else f"**{-share:.1%} more bits**"
+        lines.append(f"| {s.name} | {s.bits_per_char:.3f} | {_fmt(s.bits_per_token, '3')} | {_fmt(s.perplexity, '2')} | {needs} |")
     return lines
 
 
@@ -155,9 +154,9 @@ def samples_section(samples: list[Sample]) -> list[str]:
 
 def build_report(run_dir: str | Path, out: Path, data_dir: str | Path | None = None, seeds: tuple[int, ...] = SEEDS) -> tuple[str, dict]:
     """The Markdown text and the figures in it (for --json and tests). Writes the loss plot beside `out`."""
-    run_dir = check_model_dir(run_dir)
-    model, tok = load_model(run_dir)
-    cfg = read_model_config(run_dir)
+    run_dir = Path(run_dir)
+    model, tok = load_model(run_dir)  # checks the directory first
+    cfg = model.config
     info = model_info(run_dir)
     samples = generate_samples(numpy_backend(model), tok, seeds)
     made = [s for s in samples if s.skipped is None]

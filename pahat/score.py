@@ -46,16 +46,14 @@ import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
 
-from pahat.checkpoint import TOKENIZER, TRAIN_CONFIG, check_model_dir, load_model
+from pahat.checkpoint import TOKENIZER, TRAIN_CONFIG, load_model, same_tokenizer
 from pahat.corpus import Document, read_corpus
 from pahat.errors import PahatError
 from pahat.model import LightweightLanguageModel
-from pahat.ngram import KneserNey
+from pahat.ngram import BASELINE_ORDERS, DEFAULT_BASELINE_ORDER, KneserNey
 from pahat.prepare import content_characters, document_text, documents_of_stream
 from pahat.tokenizer import ASSISTANT, BEGIN, END, USER
 
-DEFAULT_NGRAM_ORDER = 4
-NGRAM_ORDERS = (3, 4, 5)
 # Each special token becomes one byte that never occurs in prose, for xz.
 XZ_MARKERS = {BEGIN: "\x02", END: "\x03", USER: "\x11", ASSISTANT: "\x12"}
 XZ_PRESET = 9 | lzma.PRESET_EXTREME  # what `xz -9e` uses
@@ -142,7 +140,8 @@ class EvalResult:
         }
         for b in self.baselines:
             key = "kneser_ney" if b.tokens else "xz"
-            out["baselines"][key] = {**b.to_json(), "model_saves": None if saving(self.model, b) is None else round(saving(self.model, b), 5)}
+            share = saving(self.model, b)
+            out["baselines"][key] = {**b.to_json(), "model_saves": None if share is None else round(share, 5)}
             if b.tokens:
                 out["baselines"][key]["order"] = self.ngram_order
         if self.baselines:
@@ -193,7 +192,7 @@ def training_data_folder(run_dir: Path, data_dir: str | Path | None = None, hint
     folder = Path(data_dir)
     if not (folder / "train.bin").is_file() or not (folder / TOKENIZER).is_file():
         raise PahatError(f"the prepared data {folder} that {run_dir} was trained on is gone; pass --data with the folder `pahat prepare` wrote for it{hint}")
-    if (folder / TOKENIZER).read_bytes() != (run_dir / TOKENIZER).read_bytes():
+    if not same_tokenizer(folder, run_dir):
         raise PahatError(f"the tokenizer in {folder} differs from the model's (the data was prepared again since it was trained); pass --data with the original folder{hint}")
     return folder
 
@@ -222,7 +221,7 @@ def read_split_to_score(folder: Path, split: str, tok: Tokenizer) -> TextToScore
 
 def documents_in_training(score_text: TextToScore, train_text: str) -> int:
     """How many of the documents are, word for word, training documents (their loss says little)."""
-    seen = {piece for piece in train_text.split(END)}
+    seen = set(train_text.split(END))
     return sum(document_text(d).removesuffix(END) in seen for d in score_text.documents)
 
 
@@ -314,8 +313,8 @@ def check_settings(window: int, stride: int | None, ngram_order: int) -> int:
     stride = default if stride is None else stride
     if not 1 <= stride <= window:
         raise PahatError(f"--stride must be between 1 and the model's window, {window}; {default} is the default")
-    if ngram_order not in NGRAM_ORDERS:
-        raise PahatError(f"--ngram-order must be one of {', '.join(map(str, NGRAM_ORDERS))}; {DEFAULT_NGRAM_ORDER} is the default")
+    if ngram_order not in BASELINE_ORDERS:
+        raise PahatError(f"--ngram-order must be one of {', '.join(map(str, BASELINE_ORDERS))}; {DEFAULT_BASELINE_ORDER} is the default")
     return stride
 
 
@@ -325,7 +324,7 @@ def evaluate_on(
     target: TextToScore,
     training: TrainingData | None,
     stride: int | None = None,
-    ngram_order: int = DEFAULT_NGRAM_ORDER,
+    ngram_order: int = DEFAULT_BASELINE_ORDER,
     progress: bool = False,
     baselines: bool = True,
 ) -> EvalResult:
@@ -365,7 +364,7 @@ def evaluate_model(
     text: str | Path | None = None,
     split: str | None = None,
     stride: int | None = None,
-    ngram_order: int = DEFAULT_NGRAM_ORDER,
+    ngram_order: int = DEFAULT_BASELINE_ORDER,
     baselines: bool = True,
     data_dir: str | Path | None = None,
     progress: bool = False,
@@ -373,8 +372,8 @@ def evaluate_model(
     """`pahat eval`: score --text PATH or a --split of the model's own prepared data."""
     if (text is None) == (split is None):
         raise PahatError("give either --text PATH (a corpus file or folder) or --split val")
-    run_dir = check_model_dir(run_dir)
-    model, tok = load_model(run_dir)
+    run_dir = Path(run_dir)
+    model, tok = load_model(run_dir)  # checks the directory first
     stride = check_settings(model.config.max_seq_len, stride, ngram_order)
     target = read_text_to_score(text, tok) if text is not None else None  # a mistyped path is named first
     hint = ", or --no-baselines to score the model alone" if text is not None else ""

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 from pahat.bobot import split_sentences
-from pahat.corpus import Document, measure, words_of
+from pahat.corpus import Document, clean_paragraph, measure, words_of
 
 SampleKind = Literal["prose", "chat"]
 REFERENCE_ROUNDS = 20
@@ -56,7 +56,7 @@ class StyleFigures:
 
 
 def paragraphs_of(text: str) -> list[str]:
-    return [" ".join(p.split()) for p in text.split("\n") if p.strip()]
+    return [clean_paragraph(p) for p in text.split("\n") if p.strip()]
 
 
 def lower_words(text: str) -> list[str]:

@@ -26,11 +26,11 @@ import torch
 from pahat.checkpoint import (
     CHECKPOINT,
     CONFIG,
-    TOKENIZER,
     TRAIN_CONFIG,
     create_model_dir,
     load_checkpoint,
     read_model_config,
+    same_tokenizer,
     save_checkpoint,
     save_weights,
 )
@@ -282,7 +282,7 @@ def train(
             raise PahatError(f"{fixed} cannot change on --resume (only {sorted(RESUMABLE)} can); start a new run instead")
         data_dir = data_dir or Path(saved["data"])
         prep = read_prepare(data_dir)
-        if (data_dir / TOKENIZER).read_bytes() != (run_dir / TOKENIZER).read_bytes():
+        if not same_tokenizer(data_dir, run_dir):
             raise PahatError(
                 f"the tokenizer in {data_dir} differs from the one this run was trained with (the data was prepared "
                 "again since); resume with the original data, or start a new run"
